@@ -27,7 +27,9 @@ pub enum GeometryType {
 /// The kind of an attribute, which decides its type in every format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
-    /// Free text or an id: DBF `C(width)`.
+    /// A key or id: DBF `C(width)`. Never altered by any writer (users join on it).
+    Id,
+    /// Free text (names, camera makes): DBF `C(width)`; CSV guards it against formula injection.
     Text,
     /// ISO 8601 UTC text (`2016-01-17T13:05:47.540Z`): DBF `C(24)`; GPX `<time>`.
     Timestamp,
@@ -73,150 +75,127 @@ pub struct Schema {
     pub coords_after: Option<usize>,
 }
 
-const fn text(
-    name: &'static str,
-    dbf_name: &'static str,
-    width: u8,
-    source: &'static str,
-) -> Field {
-    Field {
-        name,
-        dbf_name,
-        kind: FieldKind::Text,
-        width,
-        decimals: 0,
-        source,
-    }
-}
-
-const fn timestamp(name: &'static str, dbf_name: &'static str, source: &'static str) -> Field {
-    Field {
-        name,
-        dbf_name,
-        kind: FieldKind::Timestamp,
-        width: 24,
-        decimals: 0,
-        source,
-    }
-}
-
-const CA: Field = Field {
-    name: "ca",
-    dbf_name: "ca",
-    kind: FieldKind::Float,
-    width: 12,
-    decimals: 6,
-    source: "v3 `ca` / `cas[i]`; v4 `compass_angle`",
-};
-
-const PANO: Field = Field {
-    name: "pano",
-    dbf_name: "pano",
-    kind: FieldKind::Bool,
-    width: 1,
-    decimals: 0,
-    source: "v3 `pano`; v4 `is_pano`",
-};
-
 const KEY_WIDTH: u8 = 64;
 const NAME_WIDTH: u8 = 100;
 
+const fn field(
+    name: &'static str,
+    dbf_name: &'static str,
+    kind: FieldKind,
+    source: &'static str,
+) -> Field {
+    let (width, decimals) = match kind {
+        FieldKind::Id => (KEY_WIDTH, 0),
+        FieldKind::Text => (NAME_WIDTH, 0),
+        FieldKind::Timestamp => (24, 0),
+        FieldKind::Integer => (9, 0),
+        FieldKind::Float => (12, 6),
+        FieldKind::Bool => (1, 0),
+    };
+    Field {
+        name,
+        dbf_name,
+        kind,
+        width,
+        decimals,
+        source,
+    }
+}
+
+use FieldKind::{Bool, Float, Id, Integer, Text, Timestamp};
+
 const IMAGE_FIELDS: &[Field] = &[
-    text("key", "key", KEY_WIDTH, "v3 `key`; v4 `id`"),
-    CA,
-    text(
+    field("key", "key", Id, "v3 `key`; v4 `id`"),
+    field("ca", "ca", Float, "v3 `ca`; v4 `compass_angle`"),
+    field(
         "camera_make",
         "cam_make",
-        NAME_WIDTH,
+        Text,
         "v3 `camera_make`; v4 `make`",
     ),
-    text(
+    field(
         "camera_model",
         "cam_model",
-        NAME_WIDTH,
+        Text,
         "v3 `camera_model`; v4 `model`",
     ),
-    timestamp(
+    field(
         "captured_at",
         "captured",
+        Timestamp,
         "v3 `captured_at`; v4 `captured_at` (ms) as ISO 8601 UTC",
     ),
-    PANO,
-    text(
+    field("pano", "pano", Bool, "v3 `pano`; v4 `is_pano`"),
+    field(
         "sequence_key",
         "seq_key",
-        KEY_WIDTH,
+        Id,
         "v3 `sequence_key`; v4 `sequence`",
     ),
-    text(
-        "user_key",
-        "user_key",
-        KEY_WIDTH,
-        "v3 `user_key`; v4 `creator.id`",
-    ),
-    text(
+    field("user_key", "user_key", Id, "v3 `user_key`; v4 `creator.id`"),
+    field(
         "username",
         "username",
-        NAME_WIDTH,
+        Text,
         "v3 `username`; v4 `creator.username`",
     ),
-    text(
+    field(
         "organization_key",
         "org_key",
-        KEY_WIDTH,
+        Id,
         "v3 `organization_key`; v4 `organization_id`",
     ),
 ];
 
 const SEQUENCE_FIELDS: &[Field] = &[
-    text(
-        "key",
-        "key",
-        KEY_WIDTH,
-        "v3 `key`; v4 the images' `sequence`",
-    ),
-    text(
+    field("key", "key", Id, "v3 `key`; v4 the images' `sequence`"),
+    field(
         "camera_make",
         "cam_make",
-        NAME_WIDTH,
+        Text,
         "v3 `camera_make`; v4 first image's `make`",
     ),
-    timestamp(
+    field(
         "captured_at",
         "captured",
+        Timestamp,
         "v3 `captured_at`; v4 first image's `captured_at`",
     ),
-    timestamp(
+    field(
         "created_at",
         "created",
+        Timestamp,
         "v3 `created_at`; v4 not available (empty)",
     ),
-    PANO,
-    text(
+    field(
+        "pano",
+        "pano",
+        Bool,
+        "v3 `pano`; v4 first image's `is_pano`",
+    ),
+    field(
         "user_key",
         "user_key",
-        KEY_WIDTH,
+        Id,
         "v3 `user_key`; v4 first image's `creator.id`",
     ),
 ];
 
 const SEQUENCE_POINT_FIELDS: &[Field] = &[
-    text("seq_key", "seq_key", KEY_WIDTH, "the sequence's `key`"),
-    Field {
-        name: "idx",
-        dbf_name: "idx",
-        kind: FieldKind::Integer,
-        width: 9,
-        decimals: 0,
-        source: "vertex index, from 0",
-    },
-    text(
+    field("seq_key", "seq_key", Id, "the sequence's `key`"),
+    field("idx", "idx", Integer, "vertex index, from 0"),
+    field(
         "image_key",
         "image_key",
-        KEY_WIDTH,
-        "`coordinateProperties.image_keys[idx]`",
+        Id,
+        "`coordinateProperties.image_keys[idx]` (v4: image `id`)",
     ),
-    CA,
+    field(
+        "ca",
+        "ca",
+        Float,
+        "`coordinateProperties.cas[idx]` (v4: `compass_angle`)",
+    ),
 ];
 
 static IMAGES: Schema = Schema {

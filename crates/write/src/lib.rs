@@ -2,8 +2,11 @@
 //!
 //! (Overview and example to be written.)
 
+mod preview;
+mod shapefile;
 mod sink;
 
+pub use preview::Preview;
 pub use sink::{FeatureSink, SinkSummary, Truncation, Written};
 
 /// Everything that can go wrong while writing an export.

@@ -1,0 +1,4 @@
+//! preview.svg and index.html (being written).
+
+/// Placeholder until the preview lands.
+pub struct Preview;

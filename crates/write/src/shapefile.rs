@@ -1,0 +1,1 @@
+//! Esri Shapefile writer (being written).
