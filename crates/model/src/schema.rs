@@ -75,8 +75,8 @@ pub struct Schema {
     pub coords_after: Option<usize>,
 }
 
-const KEY_WIDTH: u8 = 64;
-const NAME_WIDTH: u8 = 100;
+const KEY_WIDTH: u8 = 40;
+const NAME_WIDTH: u8 = 80;
 
 const fn field(
     name: &'static str,

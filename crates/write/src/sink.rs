@@ -1,8 +1,11 @@
-//! The streaming writer contract every format implements.
+//! The streaming writer contract every format implements, the options they share, and the
+//! buffered output file the text formats write through.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
 
-use model::{Format, Schema};
+use model::{Feature, Format, Geometry, GeometryType, Resource, Schema};
 
 use crate::WriteError;
 
@@ -32,6 +35,9 @@ pub enum Written {
     /// Written, but these fields were cut to fit (DBF text over its width, cut on a UTF-8
     /// character boundary).
     Truncated(Vec<Truncation>),
+    /// Written, but characters the format cannot hold were replaced by U+FFFD (GPX: control
+    /// characters that XML 1.0 forbids). Lengths are unchanged in characters.
+    Replaced(Vec<Replacement>),
     /// Not written, with the reason.
     Rejected(String),
 }
@@ -47,6 +53,15 @@ pub struct Truncation {
     pub kept_bytes: usize,
 }
 
+/// One value with replaced characters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Replacement {
+    /// The field's name (or `image_key`/`ca` for per-vertex GPX values).
+    pub field: &'static str,
+    /// How many characters became U+FFFD.
+    pub chars: usize,
+}
+
 /// What a finished sink wrote.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct SinkSummary {
@@ -54,6 +69,129 @@ pub struct SinkSummary {
     pub format: Option<Format>,
     /// Every file written, relative to the export folder, with its size in bytes.
     pub files: Vec<(PathBuf, u64)>,
-    /// Features written (complete or truncated).
+    /// Features written (complete, truncated or replaced).
     pub features: u64,
+}
+
+/// Settings shared by every sink of an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Write free-text CSV cells exactly as they are. By default a text cell starting with
+    /// `=`, `+`, `-`, `@`, TAB or CR gets a leading `'` so spreadsheets do not run it as a formula.
+    pub csv_raw_text: bool,
+    /// A `.shp` or `.dbf` part is closed and the next numbered part begun before passing this.
+    pub shapefile_max_part_bytes: u64,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            csv_raw_text: false,
+            shapefile_max_part_bytes: 2_000_000_000,
+        }
+    }
+}
+
+/// Opens the sink of `format` for `resource`'s layer: it creates `<dir>/<stem>.<ext>` (a
+/// shapefile: its set of files). Call [`FeatureSink::begin`] with `Schema::of(resource)` next.
+pub fn open_sink(
+    format: Format,
+    dir: &Path,
+    resource: Resource,
+    options: &WriteOptions,
+) -> Result<Box<dyn FeatureSink>, WriteError> {
+    let stem = resource.stem();
+    Ok(match format {
+        Format::GeoJson => Box::new(crate::geojson::GeoJsonSink::create(dir, stem)?),
+        Format::Csv => Box::new(crate::csv::CsvSink::create(dir, stem, options)?),
+        Format::Gpx => Box::new(crate::gpx::GpxSink::create(dir, stem)?),
+        Format::Shapefile => Box::new(crate::shapefile::ShapefileSink::new(dir, stem, options)?),
+    })
+}
+
+/// Large enough that a write system call moves a good chunk of features at once.
+const BUFFER_BYTES: usize = 1 << 20;
+
+/// One buffered output file of a text format, with the path its errors name.
+pub(crate) struct OutputFile {
+    path: PathBuf,
+    /// The buffered file; write with `write_all` and map errors with [`OutputFile::error`].
+    pub(crate) out: BufWriter<File>,
+}
+
+impl OutputFile {
+    /// Creates (or truncates) `<dir>/<stem>.<ext>`.
+    pub(crate) fn create(dir: &Path, stem: &str, ext: &str) -> Result<OutputFile, WriteError> {
+        let path = dir.join(format!("{stem}.{ext}"));
+        match File::create(&path) {
+            Ok(file) => Ok(OutputFile {
+                out: BufWriter::with_capacity(BUFFER_BYTES, file),
+                path,
+            }),
+            Err(source) => Err(WriteError::Io { path, source }),
+        }
+    }
+
+    /// The error of an I/O failure on this file.
+    pub(crate) fn error(&self, source: io::Error) -> WriteError {
+        WriteError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The error of a call out of order (`write` before `begin`, ...).
+    pub(crate) fn out_of_order(&self, problem: &'static str) -> WriteError {
+        WriteError::SinkOrder {
+            path: self.path.clone(),
+            problem,
+        }
+    }
+
+    /// Flushes and closes the file and reports it.
+    pub(crate) fn finish(self, format: Format, features: u64) -> Result<SinkSummary, WriteError> {
+        let file = self.out.into_inner().map_err(|e| WriteError::Io {
+            path: self.path.clone(),
+            source: e.into_error(),
+        })?;
+        let bytes = file
+            .metadata()
+            .map_err(|source| WriteError::Io {
+                path: self.path.clone(),
+                source,
+            })?
+            .len();
+        let name = self.path.file_name().map(PathBuf::from).unwrap_or_default();
+        Ok(SinkSummary {
+            format: Some(format),
+            files: vec![(name, bytes)],
+            features,
+        })
+    }
+}
+
+/// Why `feature` cannot be written to a layer of `schema` in any format, if it cannot: a value
+/// count that differs from the schema's, the wrong geometry type, or a non-finite coordinate.
+pub(crate) fn unfit_reason(schema: &Schema, feature: &Feature) -> Option<String> {
+    if feature.values.len() != schema.fields.len() {
+        return Some(format!(
+            "has {} values where the schema declares {}",
+            feature.values.len(),
+            schema.fields.len()
+        ));
+    }
+    let positions: &[[f64; 2]] = match (&feature.geometry, schema.geometry) {
+        (Geometry::Point(p), GeometryType::Point) => std::slice::from_ref(p),
+        (Geometry::LineString(line), GeometryType::LineString) => line,
+        (Geometry::Point(_), GeometryType::LineString) => {
+            return Some("is a point in a line layer".to_owned());
+        }
+        (Geometry::LineString(_), GeometryType::Point) => {
+            return Some("is a line in a point layer".to_owned());
+        }
+    };
+    if positions.iter().flatten().any(|c| !c.is_finite()) {
+        return Some("has a non-finite coordinate".to_owned());
+    }
+    None
 }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make bench`: convert speed and memory beside GDAL's ogr2ogr, fetch throughput, hot paths.
+# Inputs are generated into bench-data/ (git-ignored). IMAGES / SEQUENCES override the sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMAGES=${IMAGES:-1000000}
+SEQUENCES=${SEQUENCES:-100000}
+DATA=bench-data
+BIN=target/release/mly-export
+BENCH=target/release/mly-bench
+cargo build --release --locked --bin mly-export --bin mly-bench >&2
+mkdir -p "$DATA"
+[ -s "$DATA/images-$IMAGES.geojson" ] || "$BENCH" gen-images "$IMAGES" "$DATA/images-$IMAGES.geojson"
+[ -s "$DATA/sequences-$SEQUENCES.geojson" ] || "$BENCH" gen-sequences "$SEQUENCES" "$DATA/sequences-$SEQUENCES.geojson"
+IMG="$DATA/images-$IMAGES.geojson"
+SEQ="$DATA/sequences-$SEQUENCES.geojson"
+
+# measure NAME FEATURES CMD...: prints "NAME|FEATURES|seconds|max_rss_kb"
+measure() {
+  local name=$1 features=$2; shift 2
+  if ! /usr/bin/time -f '%e %M' -o /tmp/mly-bench-time "$@" >/dev/null 2>/tmp/mly-bench-err; then
+    echo "warning: '$*' failed:" >&2; tail -5 /tmp/mly-bench-err >&2
+  fi
+  read -r secs rss < /tmp/mly-bench-time
+  echo "$name|$features|$secs|$rss"
+}
+[ -x /usr/bin/time ] || { echo "make bench needs GNU time: apt-get install time" >&2; exit 2; }
+
+rows=()
+size_kb=$(( $(stat -c %s "$IMG") / 1024 ))
+for fmt in shapefile geojson gpx csv; do
+  rm -rf "$DATA/out-$fmt"
+  rows+=("$(measure "convert $IMAGES images -> $fmt" "$IMAGES" "$BIN" -q convert "$IMG" --out "$DATA/out-$fmt" --formats "$fmt")")
+done
+rm -rf "$DATA/out-all"
+rows+=("$(measure "convert $IMAGES images -> all four" "$IMAGES" "$BIN" -q convert "$IMG" --out "$DATA/out-all")")
+rm -rf "$DATA/out-seq"
+rows+=("$(measure "convert $SEQUENCES sequences -> all four" "$SEQUENCES" "$BIN" -q convert "$SEQ" --out "$DATA/out-seq")")
+ogr_secs=""
+if command -v ogr2ogr >/dev/null; then
+  rm -rf "$DATA/ogr-shp"; mkdir -p "$DATA/ogr-shp"
+  r=$(measure "ogr2ogr $IMAGES images -> shapefile" "$IMAGES" ogr2ogr -f "ESRI Shapefile" -lco ENCODING=UTF-8 "$DATA/ogr-shp/images.shp" "$IMG")
+  rows+=("$r"); ogr_secs=$(echo "$r" | cut -d'|' -f3)
+  rm -f "$DATA/ogr.csv"
+  rows+=("$(measure "ogr2ogr $IMAGES images -> csv" "$IMAGES" ogr2ogr -f CSV "$DATA/ogr.csv" "$IMG")")
+else
+  echo "ogr2ogr not installed: no GDAL comparison (apt-get install gdal-bin)" >&2
+fi
+
+printf '\ninput: %s (%d MB), %s\n\n' "$IMG" $((size_kb / 1024)) "$(nproc) cores"
+printf '%-44s %10s %10s %14s %12s %10s\n' "task" "wall s" "feat/s" "max RSS MB" "RSS/input" "vs ogr2ogr shp"
+for r in "${rows[@]}"; do
+  IFS='|' read -r name feats secs rss <<<"$r"
+  fps=$(awk -v f="$feats" -v s="$secs" 'BEGIN{ if (s>0) printf "%.0f", f/s; else print "-" }')
+  rssmb=$(( rss / 1024 ))
+  ratio=$(awk -v r="$rss" -v i="$size_kb" 'BEGIN{ printf "%.2f", r/i }')
+  vs="-"
+  if [ -n "$ogr_secs" ]; then vs=$(awk -v o="$ogr_secs" -v s="$secs" 'BEGIN{ if (s>0) printf "%.1fx", o/s; else print "-" }'); fi
+  printf '%-44s %10s %10s %14s %12s %10s\n' "$name" "$secs" "$fps" "$rssmb" "$ratio" "$vs"
+done
+echo
+"$BENCH" fetch-throughput --latency-ms 50 --concurrency 1,4,8,16,32,64
+echo
+"$BENCH" hot

@@ -1,1 +1,0 @@
-//! Esri Shapefile writer (being written).
