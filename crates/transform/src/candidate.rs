@@ -1,0 +1,22 @@
+//! A record between parsing and the checks.
+
+use model::Resource;
+
+/// A record on its way through the checks, with what the filters and warnings need.
+#[derive(Debug)]
+pub(crate) struct Normal<T> {
+    pub record: T,
+    /// `captured_at` in milliseconds, when there is one that parses.
+    pub captured_ms: Option<i64>,
+    /// Problems that do not stop the record; reported only if it is accepted.
+    pub warnings: Vec<String>,
+}
+
+/// A record that cannot be used, and why.
+#[derive(Debug)]
+pub(crate) struct Reject {
+    pub resource: Resource,
+    /// The key, when the record had one.
+    pub key: Option<String>,
+    pub reason: String,
+}

@@ -1,0 +1,97 @@
+//! What the transform saw: exact counts per resource plus capped lists of rejections and warnings.
+
+use std::collections::BTreeMap;
+
+use model::Resource;
+use serde::Serialize;
+
+/// At most this many rejections and warnings are listed; the totals stay exact.
+pub const MAX_LISTED: usize = 10_000;
+
+/// The transform's account of an export, for the summary and `manifest.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TransformReport {
+    /// Image counts.
+    pub images: Counts,
+    /// Sequence counts.
+    pub sequences: Counts,
+    /// Skipped records (the first [`MAX_LISTED`]).
+    pub rejected: Vec<Rejection>,
+    /// Every skipped record.
+    pub rejected_total: u64,
+    /// Records kept despite a problem (the first [`MAX_LISTED`]).
+    pub warnings: Vec<Warning>,
+    /// Every warning.
+    pub warnings_total: u64,
+}
+
+/// One resource's counts: `received = rejected + duplicates + sum(filtered) + accepted`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Records read from the pages, whatever became of them.
+    pub received: u64,
+    /// Records skipped as invalid (listed in [`TransformReport::rejected`]).
+    pub rejected: u64,
+    /// Records whose key was already seen (the first occurrence wins).
+    pub duplicates: u64,
+    /// Records removed by a client-side filter, by reason (`outside area`, `user`, `date`,
+    /// `pano`, `lookat`).
+    pub filtered: BTreeMap<&'static str, u64>,
+    /// Records handed on to the writers.
+    pub accepted: u64,
+}
+
+/// A record that was skipped because it is invalid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    /// What the record would have been.
+    pub resource: Resource,
+    /// Its key, or `<source>#<feature index>` when it has none.
+    pub id: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// A record that was kept although something about it is off.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Warning {
+    /// The record's resource.
+    pub resource: Resource,
+    /// Its key.
+    pub id: String,
+    /// What is off.
+    pub message: String,
+}
+
+impl TransformReport {
+    pub(crate) fn counts_mut(&mut self, resource: Resource) -> &mut Counts {
+        match resource {
+            Resource::Sequences => &mut self.sequences,
+            // Sequence points are exploded by the writers' caller: never counted here.
+            Resource::Images | Resource::SequencePoints => &mut self.images,
+        }
+    }
+
+    pub(crate) fn reject(&mut self, resource: Resource, id: String, reason: String) {
+        self.counts_mut(resource).rejected += 1;
+        self.rejected_total += 1;
+        if self.rejected.len() < MAX_LISTED {
+            self.rejected.push(Rejection {
+                resource,
+                id,
+                reason,
+            });
+        }
+    }
+
+    pub(crate) fn warn(&mut self, resource: Resource, id: &str, message: String) {
+        self.warnings_total += 1;
+        if self.warnings.len() < MAX_LISTED {
+            self.warnings.push(Warning {
+                resource,
+                id: id.to_owned(),
+                message,
+            });
+        }
+    }
+}
