@@ -242,9 +242,7 @@ impl Checker<'_> {
         let userkeys = self.strings(table, "userkeys");
         let areas = self.areas(table, span);
         let date_ranges = self.date_ranges(table);
-        let lookat = table
-            .get("lookat")
-            .and_then(|v| self.position(v, "lookat"));
+        let lookat = table.get("lookat").and_then(|v| self.position(v, "lookat"));
         let lookat_tolerance_deg = match table.get("lookat_tolerance") {
             None => DEFAULT_LOOKAT_TOLERANCE_DEG,
             Some(v) => {
@@ -467,7 +465,11 @@ impl Checker<'_> {
             }
         }
         if list_is_empty(v) {
-            self.error(v.span(), "formats", "is empty; list at least one format".into());
+            self.error(
+                v.span(),
+                "formats",
+                "is empty; list at least one format".into(),
+            );
             ok = false;
         }
         formats.sort();
@@ -520,7 +522,10 @@ impl Checker<'_> {
                     self.error(
                         item_span,
                         &format!("{key}.name"),
-                        format!("\"{}\" is used by an earlier area; names must differ", a.name),
+                        format!(
+                            "\"{}\" is used by an earlier area; names must differ",
+                            a.name
+                        ),
                     );
                     ok = false;
                 }
@@ -798,11 +803,7 @@ impl Checker<'_> {
         key: &str,
     ) -> Option<Vec<(Range<usize>, &'v DeTable<'i>)>> {
         let DeValue::Array(items) = v.get_ref() else {
-            self.error(
-                v.span(),
-                key,
-                format!("expected [[{key}]] tables"),
-            );
+            self.error(v.span(), key, format!("expected [[{key}]] tables"));
             return None;
         };
         let mut out = Vec::new();
@@ -1040,19 +1041,28 @@ end = "2016-01-01"
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].key, "areas[1].bbox");
         assert_eq!((errs[0].line, errs[0].column), (3, 8));
-        assert!(errs[0].message.contains("minx (10) must be less than maxx (5)"));
+        assert!(
+            errs[0]
+                .message
+                .contains("minx (10) must be less than maxx (5)")
+        );
     }
 
     #[test]
     fn missing_and_empty_areas_are_errors() {
         assert_eq!(errors("name = \"x\"\n")[0].key, "areas");
-        assert!(errors("name = \"x\"\nareas = []\n")[0].message.contains("empty"));
+        assert!(
+            errors("name = \"x\"\nareas = []\n")[0]
+                .message
+                .contains("empty")
+        );
         assert_eq!(errors("[[areas]]\nbbox = [0, 0, 1, 1]\n")[0].key, "name");
     }
 
     #[test]
     fn a_pasted_v4_token_is_refused_wherever_it_is() {
-        let errs = errors("name = \"x\"\nusernames = [\"MLY|123|abc\"]\n[[areas]]\nbbox = [0, 0, 1, 1]\n");
+        let errs =
+            errors("name = \"x\"\nusernames = [\"MLY|123|abc\"]\n[[areas]]\nbbox = [0, 0, 1, 1]\n");
         assert_eq!(errs.len(), 1);
         assert!(errs[0].message.contains("MAPILLARY_ACCESS_TOKEN"));
     }
@@ -1078,7 +1088,10 @@ end = "2016-01-01"
         }
         .to_string();
         assert!(shown.starts_with("j.toml: 1 problem"), "{shown}");
-        assert!(shown.contains(&format!("j.toml:{line}:{column}: ")), "{shown}");
+        assert!(
+            shown.contains(&format!("j.toml:{line}:{column}: ")),
+            "{shown}"
+        );
         assert!(shown.contains('^'), "{shown}");
     }
 
@@ -1090,7 +1103,10 @@ end = "2016-01-01"
         )
         .unwrap();
         assert_eq!(job.date_ranges[0].range.start_ms, 1_459_123_200_000);
-        assert_eq!(job.date_ranges[0].range.end_ms, 1_459_123_200_000 + 10 * 3_600_000);
+        assert_eq!(
+            job.date_ranges[0].range.end_ms,
+            1_459_123_200_000 + 10 * 3_600_000
+        );
     }
 
     #[test]
@@ -1105,7 +1121,9 @@ end = "2016-01-01"
         assert_eq!(job.pano, Some(false));
         assert_eq!(job.max_attempts, Some(3));
         assert_eq!(job.requests_per_second, Some(40.0));
-        let errs = errors("name = \"x\"\npano = \"yes\"\nlookat_tolerance = 0\n[[areas]]\nbbox = [0, 0, 1, 1]\n");
+        let errs = errors(
+            "name = \"x\"\npano = \"yes\"\nlookat_tolerance = 0\n[[areas]]\nbbox = [0, 0, 1, 1]\n",
+        );
         assert_eq!(errs.len(), 3, "{errs:#?}");
     }
 }

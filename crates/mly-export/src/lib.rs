@@ -15,4 +15,11 @@
 //! assert!(job.images && job.sequences);
 //! ```
 
+pub mod changes;
+pub mod convert;
 pub mod job;
+pub mod mock;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod run;

@@ -19,7 +19,7 @@ use model::{Area, Bbox, EARTH_RADIUS_M, Feature, Geometry, Position, Resource};
 use crate::WriteError;
 
 /// The SVG's size in pixels, and the map's place in it.
-const SVG_WIDTH: u32 = 1000;
+const SVG_WIDTH: u32 = 1040;
 const SVG_HEIGHT: u32 = 650;
 const MAP_X: f64 = 10.0;
 const MAP_Y: f64 = 36.0;

@@ -222,7 +222,7 @@ fn rsvg_convert_renders_the_preview() {
         .write(dir.path(), "demo", &[("images".into(), "3".into())])
         .unwrap();
     let png = dir.path().join("preview.png");
-    assert_eq!(render(&dir.path().join("preview.svg"), &png), (1000, 650));
+    assert_eq!(render(&dir.path().join("preview.svg"), &png), (1040, 650));
     // MLY_PREVIEW_PNG=<path> keeps the rendering for a human look.
     if let Some(keep) = std::env::var_os("MLY_PREVIEW_PNG") {
         std::fs::copy(&png, keep).unwrap();

@@ -1,0 +1,150 @@
+//! `convert`: saved API responses (v3 GeoJSON FeatureCollections) to every format, offline,
+//! with the same transform and writers as `run`.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use model::{Format, Resource};
+use transform::{Record, TransformConfig, Transformer};
+use write::{ExportDir, LayerSummary, LayerWriter, WriteError, WriteOptions};
+
+use crate::report::{ResourceLine, resource_line};
+
+/// What to convert.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// GeoJSON inputs.
+    pub inputs: Vec<PathBuf>,
+    /// The output folder (replaced atomically).
+    pub out: PathBuf,
+    /// The formats.
+    pub formats: Vec<Format>,
+    /// Writer options.
+    pub write: WriteOptions,
+}
+
+/// What a conversion did.
+#[derive(Debug)]
+pub struct ConvertSummary {
+    /// Per resource.
+    pub resources: Vec<(Resource, ResourceLine)>,
+    /// Input problems (a file that is not a FeatureCollection, bad features): the good features
+    /// were still written, and the command exits non-zero.
+    pub problems: Vec<String>,
+    /// Count of all input problems (the list is capped).
+    pub problems_total: u64,
+    /// The output folder.
+    pub output: PathBuf,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// Converts the inputs. Errors are about the output; input problems are in the summary.
+pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
+    let started = Instant::now();
+    let started_at = jiff::Timestamp::now();
+    let (parent, name) = split_out(&options.out);
+    let export = ExportDir::create(&parent, &name)?;
+    let mut transformer = Transformer::new(TransformConfig::default());
+    let layer =
+        |resource| LayerWriter::new(export.path(), resource, &options.formats, &options.write);
+    let mut images = layer(Resource::Images)?;
+    let mut sequences = layer(Resource::Sequences)?;
+    let mut points = layer(Resource::SequencePoints)?;
+    let mut file_problems = Vec::new();
+    for input in &options.inputs {
+        let file = match File::open(input) {
+            Ok(f) => f,
+            Err(e) => {
+                file_problems.push(format!("{}: cannot read: {e}", input.display()));
+                continue;
+            }
+        };
+        let mut write_result: Result<(), WriteError> = Ok(());
+        let mut sink = |record: Record| {
+            if write_result.is_err() {
+                return;
+            }
+            write_result = match record {
+                Record::Image(image) => images.write(image.to_feature()),
+                Record::Sequence(sequence) => {
+                    sequences.write(sequence.to_feature()).and_then(|()| {
+                        sequence
+                            .explode()
+                            .try_for_each(|p| points.write(p.to_feature()))
+                    })
+                }
+            };
+        };
+        let reader = BufReader::with_capacity(1 << 20, file);
+        if let Err(e) = transformer.read_geojson(reader, input, &mut sink) {
+            file_problems.push(e.to_string());
+        }
+        write_result?;
+    }
+    let layers = vec![images.finish()?, sequences.finish()?, points.finish()?];
+    let report = transformer.report();
+    let mut problems = file_problems.clone();
+    problems.extend(
+        report
+            .rejected
+            .iter()
+            .map(|r| format!("{} {}: {}", r.resource.stem(), r.id, r.reason)),
+    );
+    let problems_total = file_problems.len() as u64 + report.rejected_total;
+    let resources = layers
+        .iter()
+        .map(|l| {
+            let counts = match l.resource {
+                Resource::Images => Some(&report.images),
+                Resource::Sequences => Some(&report.sequences),
+                Resource::SequencePoints => None,
+            };
+            (l.resource, resource_line(l, counts))
+        })
+        .collect::<Vec<_>>();
+    let manifest = manifest(options, &layers, report, &file_problems, started_at);
+    let output = export.commit(&manifest)?;
+    Ok(ConvertSummary {
+        resources,
+        problems,
+        problems_total,
+        output,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn manifest(
+    options: &ConvertOptions,
+    layers: &[LayerSummary],
+    report: &transform::TransformReport,
+    file_problems: &[String],
+    started_at: jiff::Timestamp,
+) -> serde_json::Value {
+    serde_json::json!({
+        "tool": concat!("mly-export ", env!("CARGO_PKG_VERSION")),
+        "command": "convert",
+        "inputs": options.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "started_at": started_at.to_string(),
+        "finished_at": jiff::Timestamp::now().to_string(),
+        "layers": layers,
+        "transform": report,
+        "input_errors": file_problems,
+    })
+}
+
+/// `--out DIR` as (parent, name) for [`ExportDir`].
+fn split_out(out: &Path) -> (PathBuf, String) {
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    (parent, name)
+}

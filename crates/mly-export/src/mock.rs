@@ -1,0 +1,130 @@
+//! `mly-export mock-api`: the built-in mock Mapillary API as a server, with fault injection.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use mock_api::{FaultConfig, MockConfig, MockServer, World};
+
+/// `mock-api` flags.
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value = "8080")]
+    pub port: u16,
+    /// Which world to serve.
+    #[arg(long, value_enum, default_value = "demo")]
+    pub world: WorldChoice,
+    /// Result cap per query (the real API's is 10,000).
+    #[arg(long, default_value = "10000")]
+    pub result_cap: usize,
+    /// Share of requests answered 500/502/503.
+    #[arg(long, default_value = "0")]
+    pub fail_rate: f64,
+    /// Share of requests answered 429.
+    #[arg(long, default_value = "0")]
+    pub too_many_requests_rate: f64,
+    /// Share of bodies cut off half way (connection closed).
+    #[arg(long, default_value = "0")]
+    pub truncate_rate: f64,
+    /// Share of complete responses whose JSON is cut.
+    #[arg(long, default_value = "0")]
+    pub cut_json_rate: f64,
+    /// Share of 200 responses that are an HTML page.
+    #[arg(long, default_value = "0")]
+    pub not_json_rate: f64,
+    /// Share of connections reset with no response.
+    #[arg(long, default_value = "0")]
+    pub reset_rate: f64,
+    /// Share of requests that stall for --stall-ms.
+    #[arg(long, default_value = "0")]
+    pub stall_rate: f64,
+    /// How long a stalled request waits, in milliseconds.
+    #[arg(long, default_value = "120000")]
+    pub stall_ms: u64,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value = "0")]
+    pub latency_ms: u64,
+    /// Requests per second before answering 429.
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
+    /// Seed of the fault injection.
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
+}
+
+/// The mock's worlds.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum WorldChoice {
+    /// The demo world (`jobs/demo.toml` and the seed's examples).
+    Demo,
+    /// 60,000 images around the University of Montana, dense enough to need cap splitting.
+    Dense,
+}
+
+/// Serves until Ctrl+C.
+pub fn serve(args: MockArgs) -> Result<ExitCode> {
+    for (name, rate) in [
+        ("--fail-rate", args.fail_rate),
+        ("--too-many-requests-rate", args.too_many_requests_rate),
+        ("--truncate-rate", args.truncate_rate),
+        ("--cut-json-rate", args.cut_json_rate),
+        ("--not-json-rate", args.not_json_rate),
+        ("--reset-rate", args.reset_rate),
+        ("--stall-rate", args.stall_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            eprintln!("error: {name} must be between 0 and 1, got {rate}");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let world = match args.world {
+        WorldChoice::Demo => World::demo(),
+        WorldChoice::Dense => World::dense([-113.985, 46.861], 60_000, args.seed),
+    };
+    let config = MockConfig {
+        world: Arc::new(world),
+        result_cap: args.result_cap,
+        faults: FaultConfig {
+            seed: args.seed,
+            server_error_rate: args.fail_rate,
+            too_many_requests_rate: args.too_many_requests_rate,
+            truncate_rate: args.truncate_rate,
+            cut_json_rate: args.cut_json_rate,
+            not_json_rate: args.not_json_rate,
+            reset_rate: args.reset_rate,
+            stall_rate: args.stall_rate,
+            stall: Duration::from_millis(args.stall_ms),
+            latency: Duration::from_millis(args.latency_ms),
+            rate_limit_rps: args.rate_limit,
+        },
+        ..MockConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = MockServer::start(config, args.port)
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+        eprintln!("mock Mapillary API listening on http://{}", server.addr());
+        eprintln!(
+            "  v3: {}   (client_id={})",
+            server.v3_url(),
+            mock_api::CLIENT_ID
+        );
+        eprintln!(
+            "  v4: {}   (token {})",
+            server.v4_url(),
+            mock_api::ACCESS_TOKEN
+        );
+        eprintln!("  Ctrl+C stops it");
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl+C")?;
+        let stats = server.stats();
+        eprintln!("mock API stopped after {} requests", stats.requests);
+        server.shutdown();
+        Ok(ExitCode::SUCCESS)
+    })
+}

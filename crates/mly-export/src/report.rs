@@ -1,0 +1,235 @@
+//! The run's final summary (stderr, index.html) and its manifest.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fetch::FetchStats;
+use model::Resource;
+use serde_json::json;
+use transform::{Counts, TransformReport};
+use write::LayerSummary;
+
+use crate::changes::Changes;
+use crate::job::Job;
+
+/// One resource's line in the summary.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct ResourceLine {
+    /// Features written.
+    pub exported: u64,
+    /// Duplicates removed by key.
+    pub duplicates: u64,
+    /// Left out by a filter, by reason.
+    pub filtered: BTreeMap<String, u64>,
+    /// Rejected records (bad data) and features a format could not hold.
+    pub rejected: u64,
+    /// Values cut to fit a format (DBF widths).
+    pub truncated: u64,
+}
+
+/// What a run did, for people (stderr, index.html) and for the manifest.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunSummary {
+    /// The job's name.
+    pub job: String,
+    /// Per resource.
+    pub resources: BTreeMap<Resource, ResourceLine>,
+    /// HTTP requests made (retries included).
+    pub requests: u64,
+    /// Retries.
+    pub retries: u64,
+    /// Cap splits.
+    pub splits: u64,
+    /// Pages read, and how many of them came from an interrupted run's cache.
+    pub pages: u64,
+    /// Pages re-used from the cache.
+    pub pages_from_cache: u64,
+    /// Seconds, wall clock.
+    pub seconds: f64,
+    /// The export folder.
+    pub output: PathBuf,
+    /// The comparison with the previous export, when there was one.
+    pub changes: Option<Changes>,
+    /// Warnings from fetch and transform (unknown usernames, inconsistent sequences...).
+    pub warnings: Vec<String>,
+}
+
+impl RunSummary {
+    /// Gathers the stages' reports.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        job: &Job,
+        layers: &[LayerSummary],
+        transform: &TransformReport,
+        fetch: &[FetchStats],
+        mut warnings: Vec<String>,
+        changes: Option<Changes>,
+        elapsed: Duration,
+        output: PathBuf,
+    ) -> RunSummary {
+        let mut resources = BTreeMap::new();
+        for layer in layers {
+            let counts = match layer.resource {
+                Resource::Images => Some(&transform.images),
+                Resource::Sequences => Some(&transform.sequences),
+                Resource::SequencePoints => None,
+            };
+            resources.insert(layer.resource, resource_line(layer, counts));
+        }
+        warnings.extend(
+            transform
+                .warnings
+                .iter()
+                .map(|w| format!("{} {}: {}", w.resource.stem(), w.id, w.message)),
+        );
+        RunSummary {
+            job: job.name.clone(),
+            resources,
+            requests: fetch.iter().map(|s| s.requests).sum(),
+            retries: fetch.iter().map(|s| s.retries).sum(),
+            splits: fetch.iter().map(|s| s.splits).sum(),
+            pages: fetch.iter().map(|s| s.pages).sum(),
+            pages_from_cache: fetch.iter().map(|s| s.pages_from_cache).sum(),
+            seconds: elapsed.as_secs_f64(),
+            output,
+            changes,
+            warnings,
+        }
+    }
+
+    /// `(label, value)` rows for index.html.
+    pub fn table_rows(&self) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        for (resource, line) in &self.resources {
+            rows.push((resource.stem().to_owned(), line.describe()));
+        }
+        rows.push((
+            "requests".into(),
+            format!(
+                "{} ({} retries, {} splits)",
+                self.requests, self.retries, self.splits
+            ),
+        ));
+        rows.push(("time".into(), format!("{:.1} s", self.seconds)));
+        if let Some(changes) = &self.changes {
+            rows.push(("changes".into(), describe_changes(changes)));
+        }
+        rows
+    }
+}
+
+/// A layer's line: what the writers did, and what the transform did before them (points have
+/// no transform counts of their own).
+pub(crate) fn resource_line(layer: &LayerSummary, counts: Option<&Counts>) -> ResourceLine {
+    ResourceLine {
+        exported: layer.features,
+        duplicates: counts.map_or(0, |c| c.duplicates),
+        filtered: counts
+            .map(|c| {
+                c.filtered
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), *v))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        rejected: layer.rejected_total + counts.map_or(0, |c| c.rejected),
+        truncated: layer.truncated_total,
+    }
+}
+
+impl ResourceLine {
+    fn describe(&self) -> String {
+        let mut s = format!("{} exported", self.exported);
+        if self.duplicates > 0 {
+            s += &format!(", {} duplicates removed", self.duplicates);
+        }
+        for (reason, n) in &self.filtered {
+            s += &format!(", {n} filtered ({reason})");
+        }
+        if self.rejected > 0 {
+            s += &format!(", {} rejected (see manifest.json)", self.rejected);
+        }
+        if self.truncated > 0 {
+            s += &format!(", {} values cut to fit", self.truncated);
+        }
+        s
+    }
+}
+
+fn describe_changes(changes: &Changes) -> String {
+    changes
+        .counts
+        .iter()
+        .map(|(r, c)| {
+            format!(
+                "{}: +{} added, -{} removed, ~{} changed",
+                r.stem(),
+                c.added,
+                c.removed,
+                c.changed
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: export complete in {:.1} s", self.job, self.seconds)?;
+        for (resource, line) in &self.resources {
+            writeln!(f, "  {:<16} {}", resource.stem(), line.describe())?;
+        }
+        let cached = if self.pages_from_cache > 0 {
+            format!(", {} pages resumed from cache", self.pages_from_cache)
+        } else {
+            String::new()
+        };
+        writeln!(
+            f,
+            "  {:<16} {} ({} retries, {} splits{cached})",
+            "requests", self.requests, self.retries, self.splits
+        )?;
+        match &self.changes {
+            Some(changes) => writeln!(
+                f,
+                "  {:<16} {} (keys in changes.tsv)",
+                "since last run",
+                describe_changes(changes)
+            )?,
+            None => writeln!(f, "  {:<16} first export of this job", "since last run")?,
+        }
+        if !self.warnings.is_empty() {
+            writeln!(
+                f,
+                "  {:<16} {} (see manifest.json)",
+                "warnings",
+                self.warnings.len()
+            )?;
+        }
+        write!(f, "  {:<16} {}", "output", self.output.display())
+    }
+}
+
+/// The manifest: job, API, time of run, per resource and format the files and feature counts,
+/// and every feature that could not be written, with its key and reason.
+pub fn manifest(
+    job: &Job,
+    summary: &RunSummary,
+    started_at: jiff::Timestamp,
+    transform: &TransformReport,
+    layers: &[LayerSummary],
+) -> serde_json::Value {
+    json!({
+        "tool": concat!("mly-export ", env!("CARGO_PKG_VERSION")),
+        "job": job.name,
+        "job_file": job.source.display().to_string(),
+        "api": job.api.as_str(),
+        "started_at": started_at.to_string(),
+        "finished_at": jiff::Timestamp::now().to_string(),
+        "summary": summary,
+        "layers": layers,
+        "transform": transform,
+    })
+}

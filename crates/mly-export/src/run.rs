@@ -1,0 +1,302 @@
+//! The `run` pipeline: fetch every page into the job's cache, then stream the pages, in a
+//! deterministic order, through the transform into every writer; commit atomically.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fetch::{FetchConfig, Reporter, Secret};
+use model::{Api, Feature, Resource};
+use tokio_util::sync::CancellationToken;
+use transform::{Record, Transformer};
+use write::{ExportDir, LayerWriter, Preview, WriteOptions};
+
+use crate::changes::{self, Fingerprints};
+use crate::job::Job;
+use crate::plan;
+use crate::report::{self, RunSummary};
+
+/// How to run (flags; the job file says what to export).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `--out`.
+    pub out: PathBuf,
+    /// `--api-url` (or the built-in mock's).
+    pub api_url: Option<url::Url>,
+    /// `--concurrency`.
+    pub concurrency: std::num::NonZeroUsize,
+    /// `--max-attempts` (wins over the job's `max_attempts`).
+    pub max_attempts: Option<u32>,
+    /// `--requests-per-second` (wins over the job's `requests_per_second`).
+    pub requests_per_second: Option<f64>,
+    /// `--timeout` per request.
+    pub request_timeout: Option<Duration>,
+    /// `--fresh`: ignore pages cached by an interrupted run.
+    pub fresh: bool,
+    /// Writer options (`--csv-raw-text`).
+    pub write: WriteOptions,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Fetching failed (the error names the query, attempts and time; the token is redacted).
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    /// A page could not be understood.
+    #[error("{page}: {source}")]
+    Transform {
+        /// The cached page file.
+        page: PathBuf,
+        /// The cause.
+        #[source]
+        source: transform::TransformError,
+    },
+    /// Writing failed.
+    #[error(transparent)]
+    Write(#[from] write::WriteError),
+    /// Ctrl+C.
+    #[error("interrupted; the pages fetched so far are kept and the next run resumes")]
+    Cancelled,
+}
+
+/// The default API base of each API.
+pub fn default_api_url(api: Api) -> url::Url {
+    let base = match api {
+        Api::V3 => "https://a.mapillary.com/v3",
+        Api::V4 => "https://graph.mapillary.com",
+    };
+    url::Url::parse(base).unwrap_or_else(|_| unreachable!("constant URL"))
+}
+
+/// The fetch configuration of a job run.
+pub fn fetch_config(job: &Job, token: Secret, options: &RunOptions) -> FetchConfig {
+    let base = options
+        .api_url
+        .clone()
+        .unwrap_or_else(|| default_api_url(job.api));
+    let cache_dir = options.out.join(".mly-cache").join(&job.name);
+    let mut config = FetchConfig::new(job.api, base, token, cache_dir);
+    config.concurrency = options.concurrency;
+    if let Some(n) = options.max_attempts.or(job.max_attempts) {
+        config.max_attempts = std::num::NonZeroU32::new(n).unwrap_or(config.max_attempts);
+    }
+    config.requests_per_second = options.requests_per_second.or(job.requests_per_second);
+    if let Some(t) = options.request_timeout {
+        config.request_timeout = t;
+    }
+    config
+}
+
+/// Runs one job end to end. On any error the previous export is left untouched.
+pub async fn run_job(
+    job: &Job,
+    token: Secret,
+    options: &RunOptions,
+    reporter: &(dyn Reporter + Sync),
+    cancel: &CancellationToken,
+) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let started_at = jiff::Timestamp::now();
+    // Refuse a bad destination before any request is made.
+    let export = ExportDir::create(&options.out, &job.name)?;
+    let config = fetch_config(job, token, options);
+    if options.fresh {
+        fetch::remove_cache(&config.cache_dir)?;
+    }
+    let plan = fetch::plan(&config, &plan::queries(job));
+    let fetched = fetch::fetch(&config, &plan, reporter, cancel).await?;
+    let mut transformer = Transformer::new(plan::transform_config(job, &fetched.resolved_userkeys));
+    let mut preview = Preview::new(&job.areas.iter().map(|a| a.area).collect::<Vec<_>>());
+    let mut fingerprints = Fingerprints::default();
+    let mut layers = Vec::new();
+
+    let mut images = match job.images {
+        true => Some(LayerWriter::new(
+            export.path(),
+            Resource::Images,
+            &job.formats,
+            &options.write,
+        )?),
+        false => None,
+    };
+    for page in &fetched.images {
+        check_cancel(cancel)?;
+        let body = read_page(page)?;
+        let mut write_result = Ok(());
+        let mut sink = |record: Record| {
+            if let (Record::Image(image), Some(layer)) = (record, images.as_mut()) {
+                let feature = image.to_feature();
+                emit(
+                    Resource::Images,
+                    feature,
+                    layer,
+                    &mut preview,
+                    &mut fingerprints,
+                    &mut write_result,
+                );
+            }
+        };
+        let parsed = match job.api {
+            Api::V3 => transformer.v3_page(&body, &mut sink),
+            Api::V4 => transformer.v4_images_page(&body, &mut sink),
+        };
+        parsed.map_err(|source| RunError::Transform {
+            page: page.clone(),
+            source,
+        })?;
+        write_result?;
+    }
+    if let Some(layer) = images.take() {
+        layers.push(layer.finish()?);
+    }
+
+    let mut fetch_stats = vec![fetched.stats.clone()];
+    let mut warnings = fetched.warnings.clone();
+    if job.sequences {
+        let groups = match job.api {
+            Api::V3 => fetched.sequences,
+            Api::V4 => {
+                let ids: Vec<String> = transformer
+                    .accepted_sequence_ids()
+                    .map(str::to_owned)
+                    .collect();
+                let more = fetch::fetch_v4_sequences(&config, &ids, reporter, cancel).await?;
+                fetch_stats.push(more.stats.clone());
+                warnings.extend(more.warnings);
+                more.sequences
+            }
+        };
+        let mut lines = LayerWriter::new(
+            export.path(),
+            Resource::Sequences,
+            &job.formats,
+            &options.write,
+        )?;
+        let mut points = LayerWriter::new(
+            export.path(),
+            Resource::SequencePoints,
+            &job.formats,
+            &options.write,
+        )?;
+        for group in &groups {
+            check_cancel(cancel)?;
+            let bodies = group
+                .iter()
+                .map(|p| read_page(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut write_result = Ok(());
+            let mut sink = |record: Record| {
+                if let Record::Sequence(sequence) = record {
+                    write_sequence(
+                        &sequence,
+                        &mut lines,
+                        &mut points,
+                        &mut preview,
+                        &mut fingerprints,
+                        &mut write_result,
+                    );
+                }
+            };
+            let parsed = match job.api {
+                Api::V3 => bodies
+                    .iter()
+                    .try_for_each(|body| transformer.v3_page(body, &mut sink)),
+                Api::V4 => transformer.v4_sequence(&bodies, &mut sink),
+            };
+            parsed.map_err(|source| RunError::Transform {
+                page: group.first().cloned().unwrap_or_default(),
+                source,
+            })?;
+            write_result?;
+        }
+        layers.push(lines.finish()?);
+        layers.push(points.finish()?);
+    }
+    check_cancel(cancel)?;
+
+    let previous = changes::read_previous(&options.out, &job.name)?;
+    let diff = previous
+        .as_ref()
+        .map(|previous| changes::diff(previous, &fingerprints));
+    changes::write_files(export.path(), &fingerprints, diff.as_ref())?;
+    let summary = RunSummary::new(
+        job,
+        &layers,
+        transformer.report(),
+        &fetch_stats,
+        warnings,
+        diff,
+        started.elapsed(),
+        options.out.join(&job.name),
+    );
+    preview.write(
+        export.path(),
+        &format!("mly-export: {}", job.name),
+        &summary.table_rows(),
+    )?;
+    let manifest = report::manifest(job, &summary, started_at, transformer.report(), &layers);
+    export.commit(&manifest)?;
+    // A completed run starts fresh next time: a refresh must see new data.
+    fetch::remove_cache(&config.cache_dir)?;
+    Ok(summary)
+}
+
+/// Writes one feature to its layer and records it for the preview and the change report.
+pub(crate) fn emit(
+    resource: Resource,
+    feature: Feature,
+    layer: &mut LayerWriter,
+    preview: &mut Preview,
+    fingerprints: &mut Fingerprints,
+    result: &mut Result<(), write::WriteError>,
+) {
+    if result.is_err() {
+        return;
+    }
+    preview.add(resource, &feature);
+    fingerprints.add(resource, &feature);
+    *result = layer.write(feature);
+}
+
+fn write_sequence(
+    sequence: &model::Sequence,
+    lines: &mut LayerWriter,
+    points: &mut LayerWriter,
+    preview: &mut Preview,
+    fingerprints: &mut Fingerprints,
+    result: &mut Result<(), write::WriteError>,
+) {
+    emit(
+        Resource::Sequences,
+        sequence.to_feature(),
+        lines,
+        preview,
+        fingerprints,
+        result,
+    );
+    for point in sequence.explode() {
+        if result.is_err() {
+            return;
+        }
+        let feature = point.to_feature();
+        preview.add(Resource::SequencePoints, &feature);
+        *result = points.write(feature);
+    }
+}
+
+fn check_cancel(cancel: &CancellationToken) -> Result<(), RunError> {
+    if cancel.is_cancelled() {
+        Err(RunError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+fn read_page(path: &Path) -> Result<Vec<u8>, RunError> {
+    std::fs::read(path).map_err(|source| {
+        RunError::Write(write::WriteError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
