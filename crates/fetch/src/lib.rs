@@ -1,1 +1,48 @@
-//! Stub.
+//! The Mapillary API client of mly-export: plans queries into cells, walks every cell's page
+//! chain with bounded concurrency, splits cells that reach the API's result cap, retries with
+//! backoff, honours a client-side rate limit and stores every page in a resumable cache.
+//!
+//! [`plan`] is pure (a `check` command prints [`Plan::lines`]); [`fetch`] runs the plan and
+//! returns the page files in a deterministic order for the transform stage. The token is a
+//! [`Secret`]: it is never printed, logged or cached, and every URL goes through [`redact`].
+//!
+//! ```
+//! use fetch::{FetchConfig, Query, QueryResource, Secret, plan};
+//! use model::{Api, Area};
+//!
+//! let config = FetchConfig::new(
+//!     Api::V3,
+//!     "https://a.mapillary.com/v3".parse().unwrap(),
+//!     Secret::new("my-client-id".into()),
+//!     "/tmp/mly-cache/demo".into(),
+//! );
+//! // 0.1 x 0.1 degrees: a 2 x 2 grid of 0.0025 square-degree cells, walked in parallel.
+//! let area = Area::Bbox([-111.1, 45.6, -111.0, 45.7]);
+//! let plan = plan(&config, &[Query::new("bozeman", QueryResource::Images, area)]);
+//! assert_eq!(plan.cells(), 4);
+//! assert!(plan.lines()[0].starts_with("bozeman cell 1/4: GET /images?bbox=-111.1,45.6,"));
+//! assert!(!format!("{config:?}").contains("my-client-id"));
+//! ```
+//!
+//! Running it needs a tokio runtime:
+//! `fetch(&config, &plan, &NoReporter, &CancellationToken::new()).await?`.
+
+mod cache;
+mod config;
+mod error;
+mod http;
+mod link;
+mod pace;
+mod plan;
+mod report;
+mod run;
+mod secret;
+
+pub use cache::remove_cache;
+pub use config::{FetchConfig, Query, QueryResource};
+pub use error::FetchError;
+pub use link::parse_link_next;
+pub use plan::{Plan, plan};
+pub use report::{Event, NoReporter, Reporter};
+pub use run::{FetchStats, Fetched, fetch, fetch_v4_sequences};
+pub use secret::{Secret, redact};

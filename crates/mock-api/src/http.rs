@@ -229,8 +229,9 @@ impl Response {
         stream: &mut S,
         close: bool,
     ) -> std::io::Result<()> {
-        stream.write_all(&self.head(self.body.len(), close)).await?;
-        stream.write_all(&self.body).await?;
+        let mut response = self.head(self.body.len(), close);
+        response.extend_from_slice(&self.body);
+        stream.write_all(&response).await?;
         stream.flush().await
     }
 

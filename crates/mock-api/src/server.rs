@@ -473,6 +473,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         };
         match accepted {
             Ok((stream, _)) => {
+                // Without NODELAY, Nagle's algorithm and the client's delayed ACK can add
+                // ~40 ms to a response written in more than one piece (a truncated body).
+                let _ = stream.set_nodelay(true);
                 let shared = Arc::clone(&shared);
                 let mut stop_serving = stop.clone();
                 tokio::spawn(async move {
