@@ -92,6 +92,14 @@ struct RunArgs {
     /// Write free-text CSV cells as they are, without the spreadsheet formula guard.
     #[arg(long)]
     csv_raw_text: bool,
+    /// v3 result cap per query of the server (10,000 for Mapillary); a query that returns
+    /// this many items is split. For v3-compatible servers with another cap.
+    #[arg(long, default_value = "10000", value_parser = clap::value_parser!(u64).range(1..))]
+    result_cap: u64,
+    /// v4 `limit` per bbox request (at most the server's maximum, 2,000 for Mapillary); a
+    /// cell that returns this many images is split.
+    #[arg(long, default_value = "2000", value_parser = clap::value_parser!(u64).range(1..=2000))]
+    v4_limit: u64,
 }
 
 #[derive(Args)]
@@ -219,6 +227,8 @@ fn default_run_options() -> RunOptions {
         requests_per_second: None,
         request_timeout: None,
         fresh: false,
+        result_cap: 10_000,
+        v4_limit: 2000,
         write: write::WriteOptions::default(),
     }
 }
@@ -308,6 +318,8 @@ fn run(args: RunArgs, verbosity: Verbosity) -> Result<ExitCode> {
                 requests_per_second: args.requests_per_second,
                 request_timeout: Some(Duration::from_secs_f64(args.timeout_secs)),
                 fresh: args.fresh,
+                result_cap: args.result_cap as usize,
+                v4_limit: args.v4_limit as usize,
                 write: write::WriteOptions {
                     csv_raw_text: args.csv_raw_text,
                     ..write::WriteOptions::default()

@@ -32,6 +32,10 @@ pub struct RunOptions {
     pub request_timeout: Option<Duration>,
     /// `--fresh`: ignore pages cached by an interrupted run.
     pub fresh: bool,
+    /// `--result-cap`: the v3 server's cap per query.
+    pub result_cap: usize,
+    /// `--v4-limit`: the v4 `limit` per bbox request.
+    pub v4_limit: usize,
     /// Writer options (`--csv-raw-text`).
     pub write: WriteOptions,
 }
@@ -81,6 +85,8 @@ pub fn fetch_config(job: &Job, token: Secret, options: &RunOptions) -> FetchConf
         config.max_attempts = std::num::NonZeroU32::new(n).unwrap_or(config.max_attempts);
     }
     config.requests_per_second = options.requests_per_second.or(job.requests_per_second);
+    config.result_cap = options.result_cap;
+    config.v4_limit = options.v4_limit;
     if let Some(t) = options.request_timeout {
         config.request_timeout = t;
     }

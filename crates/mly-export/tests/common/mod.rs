@@ -1,0 +1,96 @@
+//! Shared helpers of the end-to-end tests: run the real binary against the real mock API.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `mly-export` binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mly-export"))
+}
+
+/// The workspace root (for `jobs/`, `README.md`, the shared reference files).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `mly-export ARGS` with a clean token environment plus `env`; never inherits a real token.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("MAPILLARY_CLIENT_ID")
+        .env_remove("MAPILLARY_ACCESS_TOKEN")
+        .env_remove("MLY_LOG")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Writes a job file into `dir` and returns its path.
+pub fn write_job(dir: &Path, file: &str, toml: &str) -> PathBuf {
+    let path = dir.join(file);
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// True when an external tool is on PATH. When it is not: with `MLY_REQUIRE_INTEROP=1` the test
+/// fails; otherwise a loud SKIPPED line goes to stderr and the caller returns early.
+pub fn require_tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var("MLY_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "{name} is required (MLY_REQUIRE_INTEROP=1) but not installed"
+        );
+        eprintln!("SKIPPED: {name} not found (set MLY_REQUIRE_INTEROP=1 to require it)");
+    }
+    found
+}
+
+/// A GeoJSON output's features, keyed by `properties[key_field]`.
+pub fn geojson_features(path: &Path, key_field: &str) -> BTreeMap<String, serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let key = match &f["properties"][key_field] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (key, f.clone())
+        })
+        .collect()
+}
+
+/// Every regular file below `dir` (recursively).
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
