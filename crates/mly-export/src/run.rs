@@ -131,7 +131,7 @@ pub async fn run_job(
         let mut write_result = Ok(());
         let mut sink = |record: Record| {
             if let (Record::Image(image), Some(layer)) = (record, images.as_mut()) {
-                let feature = image.to_feature();
+                let feature = image.into_feature();
                 emit(
                     Resource::Images,
                     feature,
@@ -284,7 +284,7 @@ fn write_sequence(
         if result.is_err() {
             return;
         }
-        let feature = point.to_feature();
+        let feature = point.into_feature();
         preview.add(Resource::SequencePoints, &feature);
         *result = points.write(feature);
     }

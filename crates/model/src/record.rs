@@ -46,22 +46,27 @@ impl Image {
 
     /// The image as a feature of [`crate::Schema::of`]`(Resource::Images)`.
     pub fn to_feature(&self) -> Feature {
+        self.clone().into_feature()
+    }
+
+    /// [`Image::to_feature`] without copying the strings (the streaming path).
+    pub fn into_feature(self) -> Feature {
         Feature {
-            id: self.key.clone(),
             geometry: Geometry::Point([self.lon, self.lat]),
             values: vec![
                 Value::Text(self.key.clone()),
                 float(self.ca),
-                text(&self.camera_make),
-                text(&self.camera_model),
-                text(&self.captured_at),
+                text(self.camera_make),
+                text(self.camera_model),
+                text(self.captured_at),
                 boolean(self.pano),
-                text(&self.sequence_key),
-                text(&self.user_key),
-                text(&self.username),
-                text(&self.organization_key),
+                text(self.sequence_key),
+                text(self.user_key),
+                text(self.username),
+                text(self.organization_key),
             ],
-            extra: self.extra.clone(),
+            id: self.key,
+            extra: self.extra,
         }
     }
 }
@@ -130,11 +135,11 @@ impl Sequence {
             geometry: Geometry::LineString(self.coordinates.clone()),
             values: vec![
                 Value::Text(self.key.clone()),
-                text(&self.camera_make),
-                text(&self.captured_at),
-                text(&self.created_at),
+                text(self.camera_make.clone()),
+                text(self.captured_at.clone()),
+                text(self.created_at.clone()),
                 boolean(self.pano),
-                text(&self.user_key),
+                text(self.user_key.clone()),
             ],
             extra,
         }
@@ -161,13 +166,18 @@ pub struct SequencePoint {
 impl SequencePoint {
     /// The point as a feature of [`crate::Schema::of`]`(Resource::SequencePoints)`.
     pub fn to_feature(&self) -> Feature {
+        self.clone().into_feature()
+    }
+
+    /// [`SequencePoint::to_feature`] without copying the strings (the streaming path).
+    pub fn into_feature(self) -> Feature {
         Feature {
             id: format!("{}/{}", self.seq_key, self.idx),
             geometry: Geometry::Point([self.lon, self.lat]),
             values: vec![
-                Value::Text(self.seq_key.clone()),
+                Value::Text(self.seq_key),
                 Value::Int(i64::from(self.idx)),
-                text(&self.image_key),
+                text(self.image_key),
                 float(self.ca),
             ],
             extra: Vec::new(),
@@ -175,10 +185,8 @@ impl SequencePoint {
     }
 }
 
-fn text(value: &Option<String>) -> Value {
-    value
-        .as_ref()
-        .map_or(Value::Null, |s| Value::Text(s.clone()))
+fn text(value: Option<String>) -> Value {
+    value.map_or(Value::Null, Value::Text)
 }
 
 fn float(value: Option<f64>) -> Value {

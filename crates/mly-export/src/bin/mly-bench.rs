@@ -214,9 +214,25 @@ fn fetch_throughput(args: &[String]) -> Result<()> {
         .map(str::parse)
         .collect::<Result<_, _>>()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    // One large area (0.4° × 0.4°) holding 40,000 images: the plan walks its cells' Link
-    // chains in parallel.
-    let world = Arc::new(mock_api::World::dense([-114.0, 46.9], 40_000, 3));
+    // One large area (0.4° × 0.4°) holding 64,000 images in an 8 × 8 grid of patches: the plan
+    // walks its cells' Link chains in parallel.
+    let clusters = (0..64)
+        .map(|i| mock_api::Cluster {
+            center: [
+                -114.175 + 0.05 * f64::from(i % 8),
+                46.725 + 0.05 * f64::from(i / 8),
+            ],
+            radius_m: 1_500.0,
+            empty_within_m: 0.0,
+            images: 1_000,
+        })
+        .collect();
+    let world = Arc::new(mock_api::World::generate(&mock_api::WorldConfig {
+        seed: 3,
+        clusters,
+        quirks: false,
+        broken_coordinate_properties: false,
+    }));
     println!("fetch throughput: mock API, {latency_ms} ms latency per request, one large area");
     println!(
         "{:>12} {:>8} {:>10} {:>12} {:>12} {:>8}",
