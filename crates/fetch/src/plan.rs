@@ -8,7 +8,7 @@ use crate::{FetchConfig, Query, QueryResource, Secret};
 
 /// The fields every v4 image request asks for (only `id` comes back unless listed).
 pub(crate) const V4_IMAGE_FIELDS: &str =
-    "id,geometry,captured_at,compass_angle,sequence,creator,make,model,is_pano";
+    "id,geometry,captured_at,compass_angle,sequence,creator,make,model,is_pano,organization_id";
 
 /// Cells narrower and lower than twice this cannot be split further.
 const MIN_CELL_SIDE_DEG: f64 = 1e-6;

@@ -264,7 +264,11 @@ mod tests {
                 ("removed", Resource::Images, "a".to_owned()),
             ]
         );
-        assert!(diff(&prints(&[a.clone()]), &prints(&[a])).keys.is_empty());
+        assert!(
+            diff(&prints(std::slice::from_ref(&a)), &prints(&[a]))
+                .keys
+                .is_empty()
+        );
     }
 
     #[test]

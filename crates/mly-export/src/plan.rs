@@ -134,6 +134,9 @@ pub fn describe(job: &Job, config: &FetchConfig) -> String {
     out
 }
 
+const LOOKAT_NOT_FOR_SEQUENCES: &str =
+    "sequences: lookat does not apply (it is an image filter; whole sequences are kept)";
+
 fn client_side_filters(job: &Job) -> Vec<String> {
     let mut lines = vec![
         "dedupe by key across areas, date ranges, cells and pages".to_owned(),
@@ -155,7 +158,7 @@ fn client_side_filters(job: &Job) -> Vec<String> {
                     lines.push("sequences: pano (the sequences endpoint has none)".into());
                 }
                 if job.lookat.is_some() {
-                    lines.push("sequences: lookat does not apply (it is an image filter)".into());
+                    lines.push(LOOKAT_NOT_FOR_SEQUENCES.into());
                 }
             }
             if users || !job.date_ranges.is_empty() || job.pano.is_some() {
@@ -175,6 +178,9 @@ fn client_side_filters(job: &Job) -> Vec<String> {
             }
             if job.sequences && (!job.date_ranges.is_empty() || users || job.pano.is_some()) {
                 lines.push("sequences: users, dates and pano checked on the whole sequence".into());
+            }
+            if job.sequences && job.lookat.is_some() {
+                lines.push(LOOKAT_NOT_FOR_SEQUENCES.into());
             }
         }
     }

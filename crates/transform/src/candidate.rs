@@ -10,6 +10,9 @@ pub(crate) struct Normal<T> {
     pub captured_ms: Option<i64>,
     /// Problems that do not stop the record; reported only if it is accepted.
     pub warnings: Vec<String>,
+    /// The user's name when the record itself has no field for it: a v4 sequence takes it
+    /// from its first image (`creator.username`), so that the job's `usernames` match it.
+    pub username: Option<String>,
 }
 
 /// A record that cannot be used, and why.

@@ -98,15 +98,18 @@ impl Transformer {
                     continue;
                 }
             };
-            let Some(image) = self.take_image(image, &fallback, true) else {
-                continue;
-            };
-            if let Some(id) = &image.sequence_key
-                && !self.sequence_ids.contains(id)
-            {
-                self.sequence_ids.insert(id.clone());
+            // `lookat` is an image filter and does not apply to sequences: an image that
+            // passes every other filter names its sequence even when lookat leaves it out.
+            let sequence_id = (image_problem(&image.record).is_none()
+                && self.image_filter(&image, false).is_none())
+            .then(|| image.record.sequence_key.clone())
+            .flatten();
+            if let Some(image) = self.take_image(image, &fallback, true) {
+                sink(Record::Image(image));
             }
-            sink(Record::Image(image));
+            if let Some(id) = sequence_id {
+                self.sequence_ids.insert(id);
+            }
         }
         Ok(())
     }
@@ -156,7 +159,8 @@ impl Transformer {
         Ok(())
     }
 
-    /// The sequence ids of the v4 images accepted so far, sorted: the sequences to fetch.
+    /// The sequence ids of the v4 images that passed every filter but `lookat` so far, sorted:
+    /// the sequences to fetch (`lookat` does not apply to sequences).
     pub fn accepted_sequence_ids(&self) -> impl Iterator<Item = &str> {
         self.sequence_ids.iter().map(String::as_str)
     }
@@ -329,7 +333,7 @@ impl Transformer {
 
     fn sequence_filter(&self, sequence: &Normal<Sequence>) -> Option<&'static str> {
         let s = &sequence.record;
-        if !self.user_passes(None, s.user_key.as_deref()) {
+        if !self.user_passes(sequence.username.as_deref(), s.user_key.as_deref()) {
             Some("user")
         } else if !self.date_passes(sequence.captured_ms) {
             Some("date")
@@ -580,8 +584,9 @@ mod tests {
         assert_eq!(keys, ["north", "pano"]);
         assert_eq!(filtered(&t.report().images, "lookat"), 2);
         assert_eq!(t.report().images.duplicates, 1);
+        // lookat does not apply to sequences: every image's sequence is fetched.
         let ids: Vec<_> = t.accepted_sequence_ids().collect();
-        assert_eq!(ids, ["s-north", "s-pano"]);
+        assert_eq!(ids, ["s-no-angle", "s-north", "s-pano", "s-south"]);
     }
 
     #[test]
@@ -618,6 +623,33 @@ mod tests {
         assert_eq!(report.warnings[0].id, "ok");
         assert_eq!(report.warnings[0].resource, Resource::Sequences);
         assert_eq!(report.images.received, 0);
+    }
+
+    #[test]
+    fn v4_sequences_match_usernames_through_their_images() {
+        let config = TransformConfig {
+            api: model::Api::V4,
+            usernames: vec!["Alice".into()],
+            ..TransformConfig::default()
+        };
+        let mut t = Transformer::new(config);
+        let page = |seq: &str, user: &str| {
+            format!(
+                r#"{{"data":[{{"id":"{seq}-1","sequence":"{seq}","captured_at":1,"creator":{{"id":"k-{user}","username":"{user}"}},"geometry":{{"type":"Point","coordinates":[1,0]}}}}]}}"#
+            )
+            .into_bytes()
+        };
+        let mut keys = Vec::new();
+        for (seq, user) in [("s-alice", "alice"), ("s-bob", "bob")] {
+            t.v4_sequence(&[page(seq, user)], &mut |r| {
+                if let Record::Sequence(s) = r {
+                    keys.push(s.key);
+                }
+            })
+            .unwrap();
+        }
+        assert_eq!(keys, ["s-alice"]);
+        assert_eq!(filtered(&t.report().sequences, "user"), 1);
     }
 
     #[test]

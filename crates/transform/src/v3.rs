@@ -92,6 +92,7 @@ fn image(
             record: image,
             captured_ms,
             warnings,
+            username: None,
         }),
         Err(reason) => Err(Reject {
             resource: Resource::Images,
@@ -145,6 +146,7 @@ fn sequence(
             record: sequence,
             captured_ms,
             warnings,
+            username: None,
         }),
         Err(reason) => Err(Reject {
             resource: Resource::Sequences,

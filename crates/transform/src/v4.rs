@@ -121,6 +121,7 @@ pub(crate) fn image(item: &RawValue) -> Result<Normal<Image>, Reject> {
         },
         captured_ms: raw.captured_at,
         warnings: Vec::new(),
+        username: None,
     })
 }
 
@@ -159,6 +160,7 @@ pub(crate) fn sequence(mut images: Vec<Normal<Image>>) -> Option<Normal<Sequence
         ..Sequence::default()
     };
     let captured_ms = first.captured_ms;
+    let username = first.record.username.clone();
     for n in images {
         sequence.coordinates.push([n.record.lon, n.record.lat]);
         sequence.cas.push(n.record.ca);
@@ -168,6 +170,7 @@ pub(crate) fn sequence(mut images: Vec<Normal<Image>>) -> Option<Normal<Sequence
         record: sequence,
         captured_ms,
         warnings,
+        username,
     })
 }
 

@@ -92,7 +92,7 @@ fn random_image(mix: &mut Mix, seq: &str) -> Image {
         captured_at: Some(model::format_epoch_ms(
             1_400_000_000_000 + (mix.next() % 200_000_000_000) as i64,
         )),
-        pano: Some(mix.next() % 10 == 0),
+        pano: Some(mix.next().is_multiple_of(10)),
         sequence_key: Some(seq.to_owned()),
         user_key: Some(user_key.to_owned()),
         username: Some(username.to_owned()),
