@@ -2,7 +2,6 @@
 //! with the same transform and writers as `run`.
 
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -68,18 +67,18 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
                 return;
             }
             write_result = match record {
-                Record::Image(image) => images.write(image.to_feature()),
+                Record::Image(image) => images.write(image.into_feature()),
                 Record::Sequence(sequence) => {
                     sequences.write(sequence.to_feature()).and_then(|()| {
                         sequence
                             .explode()
-                            .try_for_each(|p| points.write(p.to_feature()))
+                            .try_for_each(|p| points.write(p.into_feature()))
                     })
                 }
             };
         };
-        let reader = BufReader::with_capacity(1 << 20, file);
-        if let Err(e) = transformer.read_geojson(reader, input, &mut sink) {
+        // The reader buffers by itself: a BufReader would only copy every byte once more.
+        if let Err(e) = transformer.read_geojson(file, input, &mut sink) {
             file_problems.push(e.to_string());
         }
         write_result?;
@@ -96,14 +95,7 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
     let problems_total = file_problems.len() as u64 + report.rejected_total;
     let resources = layers
         .iter()
-        .map(|l| {
-            let counts = match l.resource {
-                Resource::Images => Some(&report.images),
-                Resource::Sequences => Some(&report.sequences),
-                Resource::SequencePoints => None,
-            };
-            (l.resource, resource_line(l, counts))
-        })
+        .map(|l| (l.resource, resource_line(l, report)))
         .collect::<Vec<_>>();
     let manifest = manifest(options, &layers, report, &file_problems, started_at);
     let output = export.commit(&manifest)?;

@@ -733,7 +733,7 @@ impl Checker<'_> {
             self.error(
                 span,
                 &full,
-                format!("missing; expected a date like \"2016-03-28\" or an RFC 3339 time"),
+                "missing; expected a date like \"2016-03-28\" or an RFC 3339 time".into(),
             );
             return None;
         };
@@ -876,13 +876,13 @@ fn parse_integer(text: &str, radix: u32) -> Option<i64> {
 
 /// A date (`2016-03-28`, midnight UTC) or an RFC 3339 time, as ms since the epoch.
 pub fn parse_instant(text: &str) -> Option<i64> {
-    if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        if text.len() == 10 {
-            return date
-                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                .ok()
-                .map(|z| z.timestamp().as_millisecond());
-        }
+    if text.len() == 10
+        && let Ok(date) = text.parse::<jiff::civil::Date>()
+    {
+        return date
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp().as_millisecond());
     }
     text.parse::<jiff::Timestamp>()
         .ok()

@@ -248,3 +248,60 @@ impl fetch::Reporter for Progress {
         self.plain_tick(false);
     }
 }
+
+/// Progress of one layer's writers: a spinner on a terminal, one line when done elsewhere.
+pub struct LayerProgress<'p> {
+    progress: &'p Progress,
+    resource: model::Resource,
+    written: u64,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// Starts reporting the writing of one layer.
+    pub fn layer(&self, resource: model::Resource) -> LayerProgress<'_> {
+        let bar = self.bars.as_ref().map(|bars| {
+            let bar = bars.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {prefix}: {pos} features written ({per_sec})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(format!("write {}", resource.stem()));
+            bar
+        });
+        LayerProgress {
+            progress: self,
+            resource,
+            written: 0,
+            bar,
+        }
+    }
+}
+
+impl LayerProgress<'_> {
+    /// One more feature written.
+    pub fn inc(&mut self) {
+        self.written += 1;
+        if self.written % 1024 == 0
+            && let Some(bar) = &self.bar
+        {
+            bar.set_position(self.written);
+        }
+    }
+
+    /// The layer is complete.
+    pub fn finish(self) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(self.written);
+                bar.finish();
+            }
+            None if self.progress.verbosity != Verbosity::Quiet => {
+                eprintln!("write: {} {} features", self.resource.stem(), self.written)
+            }
+            None => {}
+        }
+    }
+}

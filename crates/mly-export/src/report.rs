@@ -8,7 +8,7 @@ use std::time::Duration;
 use fetch::FetchStats;
 use model::Resource;
 use serde_json::json;
-use transform::{Counts, TransformReport};
+use transform::TransformReport;
 use write::LayerSummary;
 
 use crate::changes::Changes;
@@ -25,6 +25,8 @@ pub struct ResourceLine {
     pub filtered: BTreeMap<String, u64>,
     /// Rejected records (bad data) and features a format could not hold.
     pub rejected: u64,
+    /// The rejections by reason (from the listed ones; the manifest has each key).
+    pub rejected_reasons: BTreeMap<String, u64>,
     /// Values cut to fit a format (DBF widths).
     pub truncated: u64,
 }
@@ -69,15 +71,10 @@ impl RunSummary {
         elapsed: Duration,
         output: PathBuf,
     ) -> RunSummary {
-        let mut resources = BTreeMap::new();
-        for layer in layers {
-            let counts = match layer.resource {
-                Resource::Images => Some(&transform.images),
-                Resource::Sequences => Some(&transform.sequences),
-                Resource::SequencePoints => None,
-            };
-            resources.insert(layer.resource, resource_line(layer, counts));
-        }
+        let resources = layers
+            .iter()
+            .map(|layer| (layer.resource, resource_line(layer, transform)))
+            .collect();
         warnings.extend(
             transform
                 .warnings
@@ -122,7 +119,24 @@ impl RunSummary {
 
 /// A layer's line: what the writers did, and what the transform did before them (points have
 /// no transform counts of their own).
-pub(crate) fn resource_line(layer: &LayerSummary, counts: Option<&Counts>) -> ResourceLine {
+pub(crate) fn resource_line(layer: &LayerSummary, transform: &TransformReport) -> ResourceLine {
+    let counts = match layer.resource {
+        Resource::Images => Some(&transform.images),
+        Resource::Sequences => Some(&transform.sequences),
+        Resource::SequencePoints => None,
+    };
+    let mut rejected_reasons = BTreeMap::new();
+    for issue in &layer.rejected {
+        let reason = format!("{} ({})", issue.reason, issue.format.as_str());
+        *rejected_reasons.entry(reason).or_default() += 1;
+    }
+    for r in transform
+        .rejected
+        .iter()
+        .filter(|r| r.resource == layer.resource)
+    {
+        *rejected_reasons.entry(r.reason.clone()).or_default() += 1;
+    }
     ResourceLine {
         exported: layer.features,
         duplicates: counts.map_or(0, |c| c.duplicates),
@@ -135,6 +149,7 @@ pub(crate) fn resource_line(layer: &LayerSummary, counts: Option<&Counts>) -> Re
             })
             .unwrap_or_default(),
         rejected: layer.rejected_total + counts.map_or(0, |c| c.rejected),
+        rejected_reasons,
         truncated: layer.truncated_total,
     }
 }
@@ -149,7 +164,16 @@ impl ResourceLine {
             s += &format!(", {n} filtered ({reason})");
         }
         if self.rejected > 0 {
-            s += &format!(", {} rejected (see manifest.json)", self.rejected);
+            let reasons: Vec<String> = self
+                .rejected_reasons
+                .iter()
+                .map(|(reason, n)| format!("{n} {reason}"))
+                .collect();
+            s += &format!(
+                ", {} rejected: {} (keys in manifest.json)",
+                self.rejected,
+                reasons.join("; ")
+            );
         }
         if self.truncated > 0 {
             s += &format!(", {} values cut to fit", self.truncated);

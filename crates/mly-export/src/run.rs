@@ -4,15 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fetch::{FetchConfig, Reporter, Secret};
+use fetch::{FetchConfig, Secret};
 use model::{Api, Feature, Resource};
 use tokio_util::sync::CancellationToken;
 use transform::{Record, Transformer};
-use write::{ExportDir, LayerWriter, Preview, WriteOptions};
+use write::{ExportDir, LayerSummary, LayerWriter, Preview, WriteOptions};
 
 use crate::changes::{self, Fingerprints};
 use crate::job::Job;
 use crate::plan;
+use crate::progress::{LayerProgress, Progress};
 use crate::report::{self, RunSummary};
 
 /// How to run (flags; the job file says what to export).
@@ -98,7 +99,7 @@ pub async fn run_job(
     job: &Job,
     token: Secret,
     options: &RunOptions,
-    reporter: &(dyn Reporter + Sync),
+    progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
@@ -110,36 +111,27 @@ pub async fn run_job(
         fetch::remove_cache(&config.cache_dir)?;
     }
     let plan = fetch::plan(&config, &plan::queries(job));
-    let fetched = fetch::fetch(&config, &plan, reporter, cancel).await?;
+    let fetched = fetch::fetch(&config, &plan, progress, cancel).await?;
     let mut transformer = Transformer::new(plan::transform_config(job, &fetched.resolved_userkeys));
-    let mut preview = Preview::new(&job.areas.iter().map(|a| a.area).collect::<Vec<_>>());
-    let mut fingerprints = Fingerprints::default();
+    let mut sinks = Sinks {
+        preview: Preview::new(&job.areas.iter().map(|a| a.area).collect::<Vec<_>>()),
+        fingerprints: Fingerprints::default(),
+        error: None,
+    };
+    let open = |resource| Layer::open(&export, resource, job, options, progress);
     let mut layers = Vec::new();
 
-    let mut images = match job.images {
-        true => Some(LayerWriter::new(
-            export.path(),
-            Resource::Images,
-            &job.formats,
-            &options.write,
-        )?),
-        false => None,
+    let mut images = if job.images {
+        Some(open(Resource::Images)?)
+    } else {
+        None
     };
     for page in &fetched.images {
         check_cancel(cancel)?;
         let body = read_page(page)?;
-        let mut write_result = Ok(());
         let mut sink = |record: Record| {
             if let (Record::Image(image), Some(layer)) = (record, images.as_mut()) {
-                let feature = image.into_feature();
-                emit(
-                    Resource::Images,
-                    feature,
-                    layer,
-                    &mut preview,
-                    &mut fingerprints,
-                    &mut write_result,
-                );
+                sinks.emit(layer, image.into_feature());
             }
         };
         let parsed = match job.api {
@@ -150,7 +142,7 @@ pub async fn run_job(
             page: page.clone(),
             source,
         })?;
-        write_result?;
+        sinks.check()?;
     }
     if let Some(layer) = images.take() {
         layers.push(layer.finish()?);
@@ -166,41 +158,26 @@ pub async fn run_job(
                     .accepted_sequence_ids()
                     .map(str::to_owned)
                     .collect();
-                let more = fetch::fetch_v4_sequences(&config, &ids, reporter, cancel).await?;
+                let more = fetch::fetch_v4_sequences(&config, &ids, progress, cancel).await?;
                 fetch_stats.push(more.stats.clone());
                 warnings.extend(more.warnings);
                 more.sequences
             }
         };
-        let mut lines = LayerWriter::new(
-            export.path(),
-            Resource::Sequences,
-            &job.formats,
-            &options.write,
-        )?;
-        let mut points = LayerWriter::new(
-            export.path(),
-            Resource::SequencePoints,
-            &job.formats,
-            &options.write,
-        )?;
+        let mut lines = open(Resource::Sequences)?;
+        let mut points = open(Resource::SequencePoints)?;
         for group in &groups {
             check_cancel(cancel)?;
             let bodies = group
                 .iter()
                 .map(|p| read_page(p))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut write_result = Ok(());
             let mut sink = |record: Record| {
                 if let Record::Sequence(sequence) = record {
-                    write_sequence(
-                        &sequence,
-                        &mut lines,
-                        &mut points,
-                        &mut preview,
-                        &mut fingerprints,
-                        &mut write_result,
-                    );
+                    sinks.emit(&mut lines, sequence.to_feature());
+                    for point in sequence.explode() {
+                        sinks.emit(&mut points, point.into_feature());
+                    }
                 }
             };
             let parsed = match job.api {
@@ -213,7 +190,7 @@ pub async fn run_job(
                 page: group.first().cloned().unwrap_or_default(),
                 source,
             })?;
-            write_result?;
+            sinks.check()?;
         }
         layers.push(lines.finish()?);
         layers.push(points.finish()?);
@@ -223,8 +200,8 @@ pub async fn run_job(
     let previous = changes::read_previous(&options.out, &job.name)?;
     let diff = previous
         .as_ref()
-        .map(|previous| changes::diff(previous, &fingerprints));
-    changes::write_files(export.path(), &fingerprints, diff.as_ref())?;
+        .map(|previous| changes::diff(previous, &sinks.fingerprints));
+    changes::write_files(export.path(), &sinks.fingerprints, diff.as_ref())?;
     let summary = RunSummary::new(
         job,
         &layers,
@@ -235,7 +212,7 @@ pub async fn run_job(
         started.elapsed(),
         options.out.join(&job.name),
     );
-    preview.write(
+    sinks.preview.write(
         export.path(),
         &format!("mly-export: {}", job.name),
         &summary.table_rows(),
@@ -247,46 +224,57 @@ pub async fn run_job(
     Ok(summary)
 }
 
-/// Writes one feature to its layer and records it for the preview and the change report.
-pub(crate) fn emit(
-    resource: Resource,
-    feature: Feature,
-    layer: &mut LayerWriter,
-    preview: &mut Preview,
-    fingerprints: &mut Fingerprints,
-    result: &mut Result<(), write::WriteError>,
-) {
-    if result.is_err() {
-        return;
-    }
-    preview.add(resource, &feature);
-    fingerprints.add(resource, &feature);
-    *result = layer.write(feature);
+/// One layer's writers and their progress line.
+struct Layer<'p> {
+    writer: LayerWriter,
+    progress: LayerProgress<'p>,
 }
 
-fn write_sequence(
-    sequence: &model::Sequence,
-    lines: &mut LayerWriter,
-    points: &mut LayerWriter,
-    preview: &mut Preview,
-    fingerprints: &mut Fingerprints,
-    result: &mut Result<(), write::WriteError>,
-) {
-    emit(
-        Resource::Sequences,
-        sequence.to_feature(),
-        lines,
-        preview,
-        fingerprints,
-        result,
-    );
-    for point in sequence.explode() {
-        if result.is_err() {
+impl<'p> Layer<'p> {
+    fn open(
+        export: &ExportDir,
+        resource: Resource,
+        job: &Job,
+        options: &RunOptions,
+        progress: &'p Progress,
+    ) -> Result<Layer<'p>, RunError> {
+        Ok(Layer {
+            writer: LayerWriter::new(export.path(), resource, &job.formats, &options.write)?,
+            progress: progress.layer(resource),
+        })
+    }
+
+    fn finish(self) -> Result<LayerSummary, RunError> {
+        let summary = self.writer.finish()?;
+        self.progress.finish();
+        Ok(summary)
+    }
+}
+
+/// Where every written feature also goes: the preview and the change report. The first write
+/// error is kept (sinks are called from the transform's callback) and ends the run.
+struct Sinks {
+    preview: Preview,
+    fingerprints: Fingerprints,
+    error: Option<write::WriteError>,
+}
+
+impl Sinks {
+    fn emit(&mut self, layer: &mut Layer<'_>, feature: Feature) {
+        if self.error.is_some() {
             return;
         }
-        let feature = point.into_feature();
-        preview.add(Resource::SequencePoints, &feature);
-        *result = points.write(feature);
+        let resource = layer.writer.resource();
+        self.preview.add(resource, &feature);
+        self.fingerprints.add(resource, &feature);
+        match layer.writer.write(feature) {
+            Ok(()) => layer.progress.inc(),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn check(&mut self) -> Result<(), RunError> {
+        self.error.take().map_or(Ok(()), |e| Err(e.into()))
     }
 }
 

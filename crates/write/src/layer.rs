@@ -118,6 +118,11 @@ impl LayerWriter {
         })
     }
 
+    /// The layer being written.
+    pub fn resource(&self) -> Resource {
+        self.resource
+    }
+
     /// Queues one feature for every format; waits when the format threads are behind.
     pub fn write(&mut self, feature: Feature) -> Result<(), WriteError> {
         if self.stopped {
