@@ -284,7 +284,7 @@ impl LayerProgress<'_> {
     /// One more feature written.
     pub fn inc(&mut self) {
         self.written += 1;
-        if self.written % 1024 == 0
+        if self.written.is_multiple_of(1024)
             && let Some(bar) = &self.bar
         {
             bar.set_position(self.written);
