@@ -305,7 +305,6 @@ fn run(args: RunArgs, verbosity: Verbosity) -> Result<ExitCode> {
         } else {
             None
         };
-        let progress = Progress::new(verbosity);
         let mut code = ExitCode::SUCCESS;
         for (job, token) in jobs.iter().zip(tokens) {
             let api_url = match &mock {
@@ -315,6 +314,8 @@ fn run(args: RunArgs, verbosity: Verbosity) -> Result<ExitCode> {
                 })?),
                 None => args.api_url.clone(),
             };
+            // One set of bars per job: a job's lines end with it.
+            let progress = Progress::new(verbosity);
             let options = RunOptions {
                 out: args.out.clone(),
                 api_url,

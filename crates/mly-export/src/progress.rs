@@ -46,6 +46,7 @@ struct QueryCounts {
 #[derive(Default)]
 struct Totals {
     cells: AtomicU64,
+    cells_started: AtomicU64,
     cells_done: AtomicU64,
     pages: AtomicU64,
     items: AtomicU64,
@@ -181,6 +182,14 @@ impl fetch::Reporter for Progress {
                 }
             }
             Event::CellStarted { label } => {
+                // Requests outside the plan (the users lookup) are cells too.
+                let started = t.cells_started.fetch_add(1, Ordering::Relaxed) + 1;
+                if started > t.cells.load(Ordering::Relaxed) {
+                    t.cells.store(started, Ordering::Relaxed);
+                    if let Some(bars) = &self.bars {
+                        bars.total.set_length(started);
+                    }
+                }
                 if self.verbosity == Verbosity::Verbose {
                     tracing::info!("start {label}");
                 }
@@ -263,10 +272,8 @@ impl Progress {
         let bar = self.bars.as_ref().map(|bars| {
             let bar = bars.multi.add(ProgressBar::new_spinner());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix}: {pos} features written ({per_sec})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template("{spinner} {prefix}: {pos} features written")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.set_prefix(format!("write {}", resource.stem()));
             bar
