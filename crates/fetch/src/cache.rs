@@ -1,5 +1,9 @@
-//! The resumable page cache: one file per page, written to a temporary name and renamed into
-//! place, so a page exists completely or not at all. URLs are stored redacted.
+//! The resumable page cache. A page is two small files written in place, each with a single
+//! create: its body (`<key>.<page>.json`, exactly the bytes the API sent, so the transform reads
+//! it as it is) and then its commit marker (`<key>.<page>.next`: the redacted next link or
+//! `none`, then an end line). A page counts only once its marker is complete, so a page killed
+//! half way is fetched again. No temporary file and no rename: a page costs two file creations.
+//! URLs are stored redacted; files are 0600 in a 0700 folder.
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -8,8 +12,10 @@ use std::path::{Path, PathBuf};
 
 use crate::FetchError;
 
-/// What the `.next` file of a chain's last page holds.
+/// What the marker of a chain's last page holds instead of a link.
 const NO_NEXT: &str = "none";
+/// The marker's last line: a marker without it was cut short and does not count.
+const MARKER_END: &str = "\nend\n";
 const TEMP_SUFFIX: &str = ".tmp";
 
 /// A page found in the cache.
@@ -58,18 +64,23 @@ impl PageCache {
         self.dir.join(format!("{key}.split"))
     }
 
-    /// Page `page` of chain `key`, when both its body and its next link are stored.
+    /// Page `page` of chain `key`, when its body and its complete marker are stored.
     pub(crate) fn load(&self, key: &str, page: u32) -> Result<Option<CachedPage>, FetchError> {
-        let next_path = self.file(key, page, "next");
-        let next = match fs::read_to_string(&next_path) {
-            Ok(next) => next,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        let marker_path = self.file(key, page, "next");
+        let marker = match fs::read_to_string(&marker_path) {
+            Ok(marker) => marker,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidData) => {
+                return Ok(None);
+            }
             Err(source) => {
                 return Err(FetchError::Cache {
-                    path: next_path,
+                    path: marker_path,
                     source,
                 });
             }
+        };
+        let Some(next) = marker.strip_suffix(MARKER_END) else {
+            return Ok(None);
         };
         let path = self.file(key, page, "json");
         if !path.is_file() {
@@ -77,11 +88,11 @@ impl PageCache {
         }
         Ok(Some(CachedPage {
             path,
-            next: (next != NO_NEXT).then_some(next),
+            next: (next != NO_NEXT).then(|| next.to_owned()),
         }))
     }
 
-    /// Stores a page body, then its redacted next link: the link file is the commit marker.
+    /// Stores a page body, then its marker (the redacted next link): the marker commits it.
     pub(crate) fn store(
         &self,
         key: &str,
@@ -90,10 +101,24 @@ impl PageCache {
         redacted_next: Option<&str>,
     ) -> Result<PathBuf, FetchError> {
         let path = self.file(key, page, "json");
-        write_atomically(&path, body)?;
+        write_private(&path, body)?;
         let next = redacted_next.unwrap_or(NO_NEXT);
-        write_atomically(&self.file(key, page, "next"), next.as_bytes())?;
+        // A link never holds a newline (URLs escape it); one that did would not round-trip.
+        let marker = format!("{}{MARKER_END}", next.replace('\n', "%0A"));
+        write_private(&self.file(key, page, "next"), marker.as_bytes())?;
         Ok(path)
+    }
+
+    /// Forgets a stored page (its body no longer validates): it will be fetched again.
+    pub(crate) fn discard(&self, key: &str, page: u32) -> Result<(), FetchError> {
+        let marker = self.file(key, page, "next");
+        match fs::remove_file(&marker) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(FetchError::Cache {
+                path: marker,
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// True when chain `key` was split into quadrants on an earlier run.
@@ -107,8 +132,24 @@ impl PageCache {
     }
 }
 
-/// Writes a 0600 temporary file beside `path` and renames it into place. No fsync: the cache
-/// guards against interrupted runs, not power loss, and a sync per page would cap throughput.
+/// Writes `bytes` to `path` (created 0600, or truncated) in place. Readers only trust it once a
+/// marker written after it says so. No fsync: the cache guards against interrupted runs, not
+/// power loss, and a sync per page would cap throughput.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(|source| FetchError::Cache {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Writes a 0600 temporary file beside `path` and renames it into place.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
     let temp = PathBuf::from(format!(
         "{}.{:016x}{TEMP_SUFFIX}",
@@ -165,14 +206,19 @@ mod tests {
             })
         );
         assert_eq!(cache.load("k", 1).unwrap().unwrap().next, None);
+        // The body file holds exactly the body.
         assert_eq!(fs::read(&path).unwrap(), b"{}");
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&path), 0o600);
+        assert!(
+            fs::read_dir(&dir)
+                .unwrap()
+                .all(|e| mode(&e.unwrap().path()) == 0o600)
+        );
         assert!(!cache.is_split("k"));
         cache.mark_split("k").unwrap();
         assert!(cache.is_split("k"));
-        // No temporary file is left behind.
+        // Two files per page, no temporary file left behind.
         let names: Vec<String> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -182,15 +228,40 @@ mod tests {
     }
 
     #[test]
-    fn a_body_without_its_next_file_does_not_count_and_temp_files_go() {
+    fn a_page_without_its_complete_marker_does_not_count_and_temp_files_go() {
         let root = tempfile::tempdir().unwrap();
         let cache = PageCache::open(root.path()).unwrap();
-        write_atomically(&cache.file("k", 0, "json"), b"{}").unwrap();
+        // Killed after the body, before the marker.
+        write_private(&cache.file("k", 0, "json"), b"{}").unwrap();
         assert_eq!(cache.load("k", 0).unwrap(), None);
-        let temp = root.path().join("k.0.json.0123.tmp");
+        // Killed while writing the marker: a cut marker does not count either.
+        write_private(&cache.file("k", 0, "next"), b"http://h/?page=").unwrap();
+        assert_eq!(cache.load("k", 0).unwrap(), None);
+        // Fetched again: the rewrite commits it.
+        cache.store("k", 0, b"{}", None).unwrap();
+        assert_eq!(cache.load("k", 0).unwrap().unwrap().next, None);
+        cache.discard("k", 0).unwrap();
+        assert_eq!(cache.load("k", 0).unwrap(), None);
+        cache.discard("k", 0).unwrap();
+        let temp = root.path().join("k.split.0123.tmp");
         fs::write(&temp, b"half").unwrap();
         PageCache::open(root.path()).unwrap();
         assert!(!temp.exists());
+    }
+
+    #[test]
+    fn a_shorter_rewrite_leaves_no_stale_bytes() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = PageCache::open(root.path()).unwrap();
+        cache
+            .store("k", 0, b"{\"long\": true}", Some("http://h/?a=1&b=2"))
+            .unwrap();
+        let path = cache.store("k", 0, b"{}", Some("http://h/")).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+        assert_eq!(
+            cache.load("k", 0).unwrap().unwrap().next.as_deref(),
+            Some("http://h/")
+        );
     }
 
     #[test]

@@ -477,10 +477,13 @@ impl Run {
         let Some(cached) = self.cache.load(key, page)? else {
             return Ok(None);
         };
-        let Ok(body) = tokio::fs::read(&cached.path).await else {
-            return Ok(None);
-        };
-        let Ok((items, _)) = validate(endpoint, &body) else {
+        let Some((items, _)) = tokio::fs::read(&cached.path)
+            .await
+            .ok()
+            .and_then(|body| validate(endpoint, &body).ok())
+        else {
+            // Damaged since: fetch it again, and no longer trust it meanwhile.
+            self.cache.discard(key, page)?;
             return Ok(None);
         };
         let next = match cached.next {
