@@ -41,7 +41,7 @@ pub struct FetchConfig {
     pub v4_limit: usize,
     /// v4 cells are at most this many square degrees (0.0099: the API wants under 0.01).
     pub v4_cell_max_area: f64,
-    /// Largest response body accepted (256 MiB).
+    /// Largest response body accepted (64 MiB: a full v3 page is about 0.5 MB, a v4 one 1 MB).
     pub max_body_bytes: u64,
     /// The page cache of this job (created 0700).
     pub cache_dir: PathBuf,
@@ -65,7 +65,7 @@ impl FetchConfig {
             v3_cell_max_area: 0.0025,
             v4_limit: 2000,
             v4_cell_max_area: 0.0099,
-            max_body_bytes: 256 << 20,
+            max_body_bytes: 64 << 20,
             cache_dir,
         }
     }

@@ -101,6 +101,7 @@ impl Http {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
+            tracing::info!("GET {redacted}");
             let (cause, retry_after) = match self.attempt(url, endpoint, &redacted).await {
                 Ok(page) => return Ok(page),
                 Err(Failure::Fatal(error)) => return Err(error),

@@ -489,11 +489,22 @@ impl Run {
         let next = match cached.next {
             None => None,
             Some(redacted_next) => match Url::parse(&redacted_next) {
-                Ok(next) => Some(self.authorize(next)),
+                Ok(next) => Some(self.authorize(self.rebase(next))),
                 Err(_) => return Ok(None),
             },
         };
         Ok(Some((cached.path, items, next)))
+    }
+
+    /// A cached next link on today's API origin: it was checked against the origin of the run
+    /// that stored it, and the same API may now answer elsewhere (`--mock` picks a new port).
+    fn rebase(&self, mut url: Url) -> Url {
+        let base = &self.base_url;
+        // Setting the parts of one valid http(s) URL onto another cannot fail.
+        let _ = url.set_scheme(base.scheme());
+        let _ = url.set_host(base.host_str());
+        let _ = url.set_port(base.port());
+        url
     }
 
     /// Refuses a next link away from the API host (it would carry the token elsewhere) and

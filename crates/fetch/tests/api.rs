@@ -578,6 +578,38 @@ async fn an_interrupted_run_resumes_from_the_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_follows_cached_links_on_the_api_s_new_address() {
+    // `--mock` starts the mock on a new port each run: cached next links must follow the API.
+    let first_server = start(World::demo(), 10_000, FaultConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(Api::V3, &first_server, &dir.path().join("job"));
+    config.per_page = 50;
+    config.concurrency = NonZeroUsize::new(1).unwrap();
+    let queries = [images_query(Area::Bbox(MONTANA))];
+    let plan = plan(&config, &queries);
+    let cancel = CancellationToken::new();
+    let reporter = CancelAfter {
+        after: 3,
+        seen: AtomicUsize::new(0),
+        cancel: cancel.clone(),
+    };
+    let error = fetch(&config, &plan, &reporter, &cancel).await.unwrap_err();
+    assert!(matches!(error, FetchError::Cancelled));
+    drop(first_server);
+
+    let world = World::demo();
+    let truth = truth_in(&world, MONTANA);
+    let second_server = start(world, 10_000, FaultConfig::default()).await;
+    config.base_url = url::Url::parse(&second_server.v3_url()).unwrap();
+    let resumed = fetch(&config, &plan, &NoReporter, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(key_set(&resumed.images), truth);
+    assert!(resumed.stats.pages_from_cache >= 3, "{:?}", resumed.stats);
+    assert_eq!(requests(&second_server), resumed.stats.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_stops_stalled_requests() {
     let server = start(
         World::demo(),
