@@ -92,6 +92,11 @@ impl PageCache {
         }))
     }
 
+    /// Where page `page` of chain `key` is (or will be) stored.
+    pub(crate) fn page_path(&self, key: &str, page: u32) -> PathBuf {
+        self.file(key, page, "json")
+    }
+
     /// Stores a page body, then its marker (the redacted next link): the marker commits it.
     pub(crate) fn store(
         &self,
@@ -136,13 +141,22 @@ impl PageCache {
 /// marker written after it says so. No fsync: the cache guards against interrupted runs, not
 /// power loss, and a sync per page would cap throughput.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut file| file.write_all(bytes))
+    // A new file rather than a truncated one: ext4 flushes a file truncated and rewritten when
+    // it is closed (auto_da_alloc), which costs milliseconds per page.
+    let create = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    };
+    let file = match create() {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            fs::remove_file(path).and_then(|()| create())
+        }
+        other => other,
+    };
+    file.and_then(|mut file| file.write_all(bytes))
         .map_err(|source| FetchError::Cache {
             path: path.to_owned(),
             source,

@@ -381,30 +381,39 @@ impl Run {
         .await;
         let mut url = cell.url(self.api, &self.base_url, &self.token);
         let mut pages = Vec::new();
+        // Pages are stored in the background while the chain goes on: the file system's latency
+        // stays off the chain's critical path. The chain is done once every store is.
+        let mut stores = tokio::task::JoinSet::new();
+        // After the first page missing from the cache the rest of the chain is fetched: looking
+        // each page up would cost a file operation per page for nothing on a fresh run.
+        let mut look_in_cache = true;
         let mut items_total = 0;
         let mut page: u32 = 0;
         loop {
-            let (path, items, next, from_cache) =
-                match self.cached_page(&key, page, cell.endpoint).await? {
-                    Some((path, items, next)) => (path, items, next, true),
-                    None => {
-                        let fetched = self.http.get(&url, cell.endpoint).await?;
-                        let next = fetched
-                            .next
-                            .map(|next| self.check_next(&url, next))
-                            .transpose()?;
-                        let redacted_next = next.as_ref().map(|n| redact(n.as_str()));
-                        let cache = self.cache.clone();
-                        let body = fetched.body;
-                        let key = key.clone();
-                        let path = tokio::task::spawn_blocking(move || {
-                            cache.store(&key, page, &body, redacted_next.as_deref())
-                        })
-                        .await
-                        .map_err(|e| std::panic::resume_unwind(e.into_panic()))??;
-                        (path, fetched.items, next, false)
-                    }
-                };
+            let cached = if look_in_cache {
+                self.cached_page(&key, page, cell.endpoint).await?
+            } else {
+                None
+            };
+            let (path, items, next, from_cache) = match cached {
+                Some((path, items, next)) => (path, items, next, true),
+                None => {
+                    look_in_cache = false;
+                    let fetched = self.http.get(&url, cell.endpoint).await?;
+                    let next = fetched
+                        .next
+                        .map(|next| self.check_next(&url, next))
+                        .transpose()?;
+                    let redacted_next = next.as_ref().map(|n| redact(n.as_str()));
+                    let cache = self.cache.clone();
+                    let body = fetched.body;
+                    let store_key = key.clone();
+                    stores.spawn_blocking(move || {
+                        cache.store(&store_key, page, &body, redacted_next.as_deref())
+                    });
+                    (self.cache.page_path(&key, page), fetched.items, next, false)
+                }
+            };
             self.pages.fetch_add(1, Ordering::Relaxed);
             if from_cache {
                 self.pages_from_cache.fetch_add(1, Ordering::Relaxed);
@@ -424,6 +433,7 @@ impl Run {
                 SplitRule::PageReaches(limit) => (items >= limit).then_some(limit),
             };
             if let Some(cap) = reached {
+                finish_stores(&mut stores).await?;
                 self.cache.mark_split(&key)?;
                 return self
                     .split(
@@ -439,6 +449,7 @@ impl Run {
             url = next;
             page += 1;
         }
+        finish_stores(&mut stores).await?;
         self.emit(Event::CellFinished {
             label: cell.label.clone(),
             pages: page + 1,
@@ -582,6 +593,16 @@ fn check_config(config: &FetchConfig) -> Result<(), FetchError> {
     }
     if config.result_cap == 0 || config.v4_limit == 0 || config.per_page == 0 {
         return invalid("result_cap, v4_limit, per_page", "must be positive");
+    }
+    Ok(())
+}
+
+/// Waits for a chain's background page stores; the first failure is the chain's.
+async fn finish_stores(
+    stores: &mut tokio::task::JoinSet<Result<PathBuf, FetchError>>,
+) -> Result<(), FetchError> {
+    while let Some(stored) = stores.join_next().await {
+        stored.map_err(|e| std::panic::resume_unwind(e.into_panic()))??;
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::error::{Api, RequestError, v4_error};
 use crate::http::{ReadError, Request, Response, read_request};
 use crate::params::Params;
-use crate::world::World;
+use crate::world::{MockImage, World};
 use crate::{v3, v4};
 
 /// The v3 `client_id` the mock accepts by default.
@@ -160,6 +160,49 @@ pub(crate) struct Context<'a> {
     pub(crate) config: &'a MockConfig,
     /// `http://127.0.0.1:PORT`, for absolute next-page URLs.
     pub(crate) base_url: &'a str,
+    /// Each sequence's extent `[minx, miny, maxx, maxy]`, in `world.sequences` order.
+    pub(crate) extents: &'a [[f64; 4]],
+}
+
+impl Context<'_> {
+    /// The images of the sequences whose extent meets `reach` (all images without one): every
+    /// image a search in `reach` can match, without scanning the whole world per request.
+    pub(crate) fn images_near(&self, reach: Option<[f64; 4]>) -> impl Iterator<Item = &MockImage> {
+        self.world
+            .sequences
+            .iter()
+            .zip(self.extents)
+            .filter(move |(_, e)| {
+                reach.is_none_or(|r| e[0] <= r[2] && e[2] >= r[0] && e[1] <= r[3] && e[3] >= r[1])
+            })
+            .flat_map(|(s, _)| s.images.iter())
+    }
+}
+
+/// Each sequence's extent, for [`Context::images_near`].
+fn extents(world: &World) -> Vec<[f64; 4]> {
+    world
+        .sequences
+        .iter()
+        .map(|s| {
+            s.images.iter().fold(
+                [
+                    f64::INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NEG_INFINITY,
+                ],
+                |e, i| {
+                    [
+                        e[0].min(i.lon),
+                        e[1].min(i.lat),
+                        e[2].max(i.lon),
+                        e[3].max(i.lat),
+                    ]
+                },
+            )
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +268,7 @@ enum Outcome {
 struct Shared {
     config: MockConfig,
     base_url: String,
+    extents: Vec<[f64; 4]>,
     stats: Mutex<MockStats>,
     fault_rng: Mutex<SmallRng>,
     bucket: Mutex<TokenBucket>,
@@ -236,6 +280,7 @@ impl Shared {
     fn new(config: MockConfig, addr: SocketAddr) -> Shared {
         Shared {
             base_url: format!("http://{addr}"),
+            extents: extents(&config.world),
             stats: Mutex::new(MockStats::default()),
             fault_rng: Mutex::new(SmallRng::seed_from_u64(config.faults.seed)),
             bucket: Mutex::new(TokenBucket {
@@ -349,6 +394,7 @@ impl Shared {
             world: &self.config.world,
             config: &self.config,
             base_url: &self.base_url,
+            extents: &self.extents,
         };
         let result = if request.method != "GET" {
             Err(RequestError::MethodNotAllowed {

@@ -131,6 +131,17 @@ impl AreaFilter {
         Ok(AreaFilter { bbox, closeto })
     }
 
+    /// A box holding every position the filter can match (the circle's with a margin).
+    fn reach(&self) -> Option<[f64; 4]> {
+        self.bbox.or_else(|| {
+            self.closeto.map(|([lon, lat], radius)| {
+                let dlat = radius / 110_000.0 + 1e-6;
+                let dlon = dlat / lat.to_radians().cos().max(1e-6);
+                [lon - dlon, lat - dlat, lon + dlon, lat + dlat]
+            })
+        })
+    }
+
     fn contains(&self, image: &MockImage) -> bool {
         let position = [image.lon, image.lat];
         self.bbox
@@ -236,8 +247,7 @@ pub(crate) fn images(ctx: &Context, params: &Params) -> Result<Response, Request
             })
     };
     let mut matches: Vec<&MockImage> = ctx
-        .world
-        .images()
+        .images_near(area.reach())
         .filter(|i| {
             area.contains(i)
                 && users.matches(&i.user_key, &i.username)

@@ -170,8 +170,7 @@ pub(crate) fn images(ctx: &Context, params: &Params) -> Result<Response, Request
     let equals =
         |wanted: Option<&str>, value: Option<&str>| wanted.is_none_or(|w| value == Some(w));
     let mut matches: Vec<&MockImage> = ctx
-        .world
-        .images()
+        .images_near(bbox)
         .filter(|i| {
             bbox.is_none_or(|b| bbox_contains(b, i.lon, i.lat))
                 && start.is_none_or(|s| i.captured_at_ms >= s)
