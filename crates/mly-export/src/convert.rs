@@ -53,6 +53,9 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
     let mut sequences = layer(Resource::Sequences)?;
     let mut points = layer(Resource::SequencePoints)?;
     let mut file_problems = Vec::new();
+    // The transform lists a rejected feature by its key (or `<file>#<index>` when it has none);
+    // the user also needs to know which input it came from.
+    let mut feature_problems = Vec::new();
     for input in &options.inputs {
         let file = match File::open(input) {
             Ok(f) => f,
@@ -77,21 +80,29 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
                 }
             };
         };
+        let listed_before = transformer.report().rejected.len();
+        let name = input.display().to_string();
         // The reader buffers by itself: a BufReader would only copy every byte once more.
         if let Err(e) = transformer.read_geojson(file, input, &mut sink) {
-            file_problems.push(e.to_string());
+            // Most errors name the file themselves; an API error body does not.
+            let message = e.to_string();
+            file_problems.push(if message.contains(&name) {
+                message
+            } else {
+                format!("{name}: {message}")
+            });
         }
         write_result?;
+        feature_problems.extend(
+            transformer.report().rejected[listed_before..]
+                .iter()
+                .map(|r| feature_problem(&name, r)),
+        );
     }
     let layers = vec![images.finish()?, sequences.finish()?, points.finish()?];
     let report = transformer.report();
     let mut problems = file_problems.clone();
-    problems.extend(
-        report
-            .rejected
-            .iter()
-            .map(|r| format!("{} {}: {}", r.resource.stem(), r.id, r.reason)),
-    );
+    problems.extend(feature_problems);
     let problems_total = file_problems.len() as u64 + report.rejected_total;
     let resources = layers
         .iter()
@@ -125,6 +136,23 @@ fn manifest(
         "transform": report,
         "input_errors": file_problems,
     })
+}
+
+/// One rejected feature of the input `file`, as `FILE: feature #INDEX (RESOURCE): REASON` or
+/// `FILE: RESOURCE KEY: REASON`.
+fn feature_problem(file: &str, rejection: &transform::Rejection) -> String {
+    let resource = rejection.resource.stem();
+    match rejection
+        .id
+        .strip_prefix(file)
+        .and_then(|rest| rest.strip_prefix('#'))
+    {
+        Some(index) => format!(
+            "{file}: feature #{index} ({resource}): {}",
+            rejection.reason
+        ),
+        None => format!("{file}: {resource} {}: {}", rejection.id, rejection.reason),
+    }
 }
 
 /// `--out DIR` as (parent, name) for [`ExportDir`].

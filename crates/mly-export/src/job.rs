@@ -86,7 +86,12 @@ impl fmt::Display for JobErrors {
             if n == 1 { "" } else { "s" }
         )?;
         for error in &self.errors {
-            write!(f, "{}:{error}", self.path.display())?;
+            if error.line == 0 {
+                // Not a place in the file (it could not be read at all).
+                writeln!(f, "{}: {}", self.path.display(), error.message)?;
+            } else {
+                write!(f, "{}:{error}", self.path.display())?;
+            }
         }
         Ok(())
     }
