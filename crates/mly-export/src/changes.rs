@@ -66,6 +66,10 @@ pub fn diff(previous: &Fingerprints, current: &Fingerprints) -> Changes {
     let mut changes = Changes::default();
     let empty = HashMap::new();
     for resource in [Resource::Images, Resource::Sequences] {
+        // A resource neither export has (an images-only job) has no changes to report.
+        if previous.get(resource).is_none() && current.get(resource).is_none() {
+            continue;
+        }
         let old = previous.get(resource).unwrap_or(&empty);
         let new = current.get(resource).unwrap_or(&empty);
         let counts = changes.counts.entry(resource).or_default();

@@ -138,21 +138,21 @@ fn manifest(
     })
 }
 
-/// One rejected feature of the input `file`, as `FILE: feature #INDEX (RESOURCE): REASON` or
-/// `FILE: RESOURCE KEY: REASON`.
+/// One rejected feature of the input `file`, as `FILE: feature #INDEX (RESOURCE): REASON`, with
+/// the key after the resource when the feature had one.
 fn feature_problem(file: &str, rejection: &transform::Rejection) -> String {
     let resource = rejection.resource.stem();
-    match rejection
-        .id
+    let index = rejection
+        .at
         .strip_prefix(file)
         .and_then(|rest| rest.strip_prefix('#'))
-    {
-        Some(index) => format!(
-            "{file}: feature #{index} ({resource}): {}",
-            rejection.reason
-        ),
-        None => format!("{file}: {resource} {}: {}", rejection.id, rejection.reason),
-    }
+        .unwrap_or(&rejection.at);
+    let what = if rejection.id == rejection.at {
+        resource.to_owned()
+    } else {
+        format!("{resource} {}", rejection.id)
+    };
+    format!("{file}: feature #{index} ({what}): {}", rejection.reason)
 }
 
 /// `--out DIR` as (parent, name) for [`ExportDir`].

@@ -199,7 +199,15 @@ fn dispatch(command: Command, verbosity: Verbosity) -> Result<ExitCode> {
                     ..write::WriteOptions::default()
                 },
             };
-            let summary = convert(&options).context("convert failed")?;
+            let summary = match convert(&options) {
+                Ok(summary) => summary,
+                // The output folder's name is part of the command line: bad usage.
+                Err(e @ write::WriteError::BadName { .. }) => {
+                    eprintln!("error: --out: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("convert failed")),
+            };
             for problem in &summary.problems {
                 eprintln!("input: {problem}");
             }

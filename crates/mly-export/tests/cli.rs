@@ -128,6 +128,8 @@ fn bad_usage_exits_2() {
         ],
         vec!["check"],
         vec!["convert", p(&demo)],
+        // An output folder whose name cannot be an export's.
+        vec!["convert", p(&demo), "--out", "."],
         vec!["-q", "-v", "check", p(&demo)],
     ];
     for args in cases {

@@ -447,15 +447,15 @@ fn bad_inputs_are_reported_by_file_and_the_good_features_still_written() {
     let mixed_lines = lines_naming(&mixed);
     assert_eq!(mixed_lines.len(), 2, "{stderr}");
     assert!(
-        mixed_lines
-            .iter()
-            .any(|l| l.contains(&no_geometry_key) && l.contains("geometry")),
+        mixed_lines.iter().any(|l| l.contains("feature #0 ")
+            && l.contains(&no_geometry_key)
+            && l.contains("geometry")),
         "{stderr}"
     );
     assert!(
         mixed_lines
             .iter()
-            .any(|l| l.contains("#2") && l.contains("key")),
+            .any(|l| l.contains("feature #2 ") && l.contains("key")),
         "{stderr}"
     );
     assert!(lines_naming(&sequences).is_empty(), "{stderr}");

@@ -48,6 +48,8 @@ pub struct Rejection {
     pub resource: Resource,
     /// Its key, or `<source>#<feature index>` when it has none.
     pub id: String,
+    /// Where it was: `<source>#<feature index>` (a file or a page, and the 0-based index).
+    pub at: String,
     /// Why it was skipped.
     pub reason: String,
 }
@@ -72,13 +74,14 @@ impl TransformReport {
         }
     }
 
-    pub(crate) fn reject(&mut self, resource: Resource, id: String, reason: String) {
+    pub(crate) fn reject(&mut self, resource: Resource, id: String, at: String, reason: String) {
         self.counts_mut(resource).rejected += 1;
         self.rejected_total += 1;
         if self.rejected.len() < MAX_LISTED {
             self.rejected.push(Rejection {
                 resource,
                 id,
+                at,
                 reason,
             });
         }

@@ -214,12 +214,13 @@ impl Transformer {
     }
 
     fn reject(&mut self, reject: Reject, fallback: &dyn Fn() -> String) {
+        let at = fallback();
         let id = reject
             .key
             .filter(|k| !k.is_empty())
-            .unwrap_or_else(fallback);
+            .unwrap_or_else(|| at.clone());
         self.report.counts_mut(reject.resource).received += 1;
-        self.report.reject(reject.resource, id, reject.reason);
+        self.report.reject(reject.resource, id, at, reject.reason);
     }
 
     /// `lookat`: whether the v4 lookat filter applies (v3 trusts the API's own rule).
