@@ -38,7 +38,7 @@ mod report;
 mod run;
 mod secret;
 
-pub use cache::remove_cache;
+pub use cache::{PageRef, remove_cache};
 pub use config::{FetchConfig, Query, QueryResource};
 pub use error::FetchError;
 pub use link::parse_link_next;

@@ -1,7 +1,6 @@
 //! Running a plan: cells in parallel, each cell's chain in order, splits, the page cache.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::cache::PageCache;
+use crate::cache::{CachedPage, PageCache, PageRef};
 use crate::http::{Http, V3User, parse_users, validate};
 use crate::plan::{Cell, Endpoint, SplitRule, V4_IMAGE_FIELDS};
 use crate::{Event, FetchConfig, FetchError, Plan, QueryResource, Reporter, redact};
@@ -25,11 +24,11 @@ const EVENT_BUFFER: usize = 1024;
 pub struct Fetched {
     /// Image pages: plan order, then quadrant order (SW, SE, NW, NE) of split cells, then page
     /// order. Pages of a split cell are not listed, only those of its leaves.
-    pub images: Vec<PathBuf>,
+    pub images: Vec<PageRef>,
     /// Sequence pages in groups. v3: one group per page. v4 [`fetch`]: one group per page of
     /// images (take their `sequence` ids for [`fetch_v4_sequences`]). [`fetch_v4_sequences`]: one
     /// group per sequence id (sorted) holding that sequence's pages.
-    pub sequences: Vec<Vec<PathBuf>>,
+    pub sequences: Vec<Vec<PageRef>>,
     /// Counters.
     pub stats: FetchStats,
     /// Things the user should know that did not stop the run (unknown usernames...).
@@ -73,7 +72,7 @@ struct Run {
 /// A cell's result.
 enum Outcome {
     /// Its pages.
-    Pages(Vec<PathBuf>),
+    Pages(Vec<PageRef>),
     /// It was split: these cells replace it.
     Split(Box<[Cell; 4]>),
 }
@@ -226,7 +225,7 @@ async fn drive(
     events: &mut mpsc::Receiver<Event>,
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
-) -> Result<Vec<(OrderKey, Cell, Vec<PathBuf>)>, FetchError> {
+) -> Result<Vec<(OrderKey, Cell, Vec<PageRef>)>, FetchError> {
     let mut tasks = JoinSet::new();
     let mut splits: VecDeque<(OrderKey, Cell)> = VecDeque::new();
     let mut leaves = Vec::new();
@@ -356,13 +355,13 @@ impl Run {
             return Ok(Vec::new());
         };
         let mut users = Vec::new();
-        for path in pages {
-            let body = std::fs::read(&path).map_err(|source| FetchError::Cache {
-                path: path.clone(),
+        for page in pages {
+            let body = page.read().map_err(|source| FetchError::Cache {
+                path: page.path.clone(),
                 source,
             })?;
             users.extend(parse_users(&body).map_err(|e| FetchError::Cache {
-                path,
+                path: page.path.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             })?);
         }
@@ -381,37 +380,38 @@ impl Run {
         .await;
         let mut url = cell.url(self.api, &self.base_url, &self.token);
         let mut pages = Vec::new();
-        // Pages are stored in the background while the chain goes on: the file system's latency
-        // stays off the chain's critical path. The chain is done once every store is.
-        let mut stores = tokio::task::JoinSet::new();
-        // After the first page missing from the cache the rest of the chain is fetched: looking
-        // each page up would cost a file operation per page for nothing on a fresh run.
-        let mut look_in_cache = true;
+        // The pages an interrupted run stored; the chain goes on from the first one missing.
+        let mut cached = self.cache.load_chain(&key)?.into_iter();
+        let mut log = None;
+        let mut kept_until = 0;
         let mut items_total = 0;
         let mut page: u32 = 0;
         loop {
-            let cached = if look_in_cache {
-                self.cached_page(&key, page, cell.endpoint).await?
-            } else {
-                None
+            let reused = match cached.next() {
+                Some(stored) => self.reuse(stored, cell.endpoint).await,
+                None => None,
             };
-            let (path, items, next, from_cache) = match cached {
-                Some((path, items, next)) => (path, items, next, true),
+            let (page_ref, items, next, from_cache) = match reused {
+                Some((stored, items, next)) => {
+                    kept_until = stored.end;
+                    (stored.page, items, next, true)
+                }
                 None => {
-                    look_in_cache = false;
+                    // Nothing after a missing page is trusted: the log continues from here.
+                    cached = Vec::new().into_iter();
                     let fetched = self.http.get(&url, cell.endpoint).await?;
                     let next = fetched
                         .next
                         .map(|next| self.check_next(&url, next))
                         .transpose()?;
                     let redacted_next = next.as_ref().map(|n| redact(n.as_str()));
-                    let cache = self.cache.clone();
-                    let body = fetched.body;
-                    let store_key = key.clone();
-                    stores.spawn_blocking(move || {
-                        cache.store(&store_key, page, &body, redacted_next.as_deref())
-                    });
-                    (self.cache.page_path(&key, page), fetched.items, next, false)
+                    let log = match &mut log {
+                        Some(log) => log,
+                        None => log.insert(self.cache.chain_log(&key, kept_until)?),
+                    };
+                    // A small append to a file already open: cheaper than a task hand-off.
+                    let page_ref = log.append(page, &fetched.body, redacted_next.as_deref())?;
+                    (page_ref, fetched.items, next, false)
                 }
             };
             self.pages.fetch_add(1, Ordering::Relaxed);
@@ -426,14 +426,13 @@ impl Run {
             })
             .await;
             items_total += items;
-            pages.push(path);
+            pages.push(page_ref);
             let reached = match cell.split {
                 SplitRule::Never => None,
                 SplitRule::ChainReaches(cap) => (items_total >= cap).then_some(cap),
                 SplitRule::PageReaches(limit) => (items >= limit).then_some(limit),
             };
             if let Some(cap) = reached {
-                finish_stores(&mut stores).await?;
                 self.cache.mark_split(&key)?;
                 return self
                     .split(
@@ -449,7 +448,6 @@ impl Run {
             url = next;
             page += 1;
         }
-        finish_stores(&mut stores).await?;
         self.emit(Event::CellFinished {
             label: cell.label.clone(),
             pages: page + 1,
@@ -477,34 +475,26 @@ impl Run {
         Ok(Outcome::Split(Box::new(children)))
     }
 
-    /// A page from the cache with its item count and next URL (token re-inserted). A cached body
-    /// that no longer validates counts as missing.
-    async fn cached_page(
+    /// A stored page with its item count and next URL (token re-inserted), when its body
+    /// still validates and its link parses; otherwise it is fetched again.
+    async fn reuse(
         &self,
-        key: &str,
-        page: u32,
+        stored: CachedPage,
         endpoint: Endpoint,
-    ) -> Result<Option<(PathBuf, usize, Option<Url>)>, FetchError> {
-        let Some(cached) = self.cache.load(key, page)? else {
-            return Ok(None);
-        };
-        let Some((items, _)) = tokio::fs::read(&cached.path)
+    ) -> Option<(CachedPage, usize, Option<Url>)> {
+        let page = stored.page.clone();
+        let body = tokio::task::spawn_blocking(move || page.read())
             .await
-            .ok()
-            .and_then(|body| validate(endpoint, &body).ok())
-        else {
-            // Damaged since: fetch it again, and no longer trust it meanwhile.
-            self.cache.discard(key, page)?;
-            return Ok(None);
-        };
-        let next = match cached.next {
+            .ok()?
+            .ok()?;
+        let (items, _) = validate(endpoint, &body).ok()?;
+        let next = match &stored.next {
             None => None,
-            Some(redacted_next) => match Url::parse(&redacted_next) {
-                Ok(next) => Some(self.authorize(self.rebase(next))),
-                Err(_) => return Ok(None),
-            },
+            Some(redacted_next) => {
+                Some(self.authorize(self.rebase(Url::parse(redacted_next).ok()?)))
+            }
         };
-        Ok(Some((cached.path, items, next)))
+        Some((stored, items, next))
     }
 
     /// A cached next link on today's API origin: it was checked against the origin of the run
@@ -593,16 +583,6 @@ fn check_config(config: &FetchConfig) -> Result<(), FetchError> {
     }
     if config.result_cap == 0 || config.v4_limit == 0 || config.per_page == 0 {
         return invalid("result_cap, v4_limit, per_page", "must be positive");
-    }
-    Ok(())
-}
-
-/// Waits for a chain's background page stores; the first failure is the chain's.
-async fn finish_stores(
-    stores: &mut tokio::task::JoinSet<Result<PathBuf, FetchError>>,
-) -> Result<(), FetchError> {
-    while let Some(stored) = stores.join_next().await {
-        stored.map_err(|e| std::panic::resume_unwind(e.into_panic()))??;
     }
     Ok(())
 }

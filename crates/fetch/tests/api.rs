@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fetch::{
-    Event, FetchConfig, FetchError, Fetched, NoReporter, Query, QueryResource, Reporter, Secret,
-    fetch, fetch_v4_sequences, plan,
+    Event, FetchConfig, FetchError, Fetched, NoReporter, PageRef, Query, QueryResource, Reporter,
+    Secret, fetch, fetch_v4_sequences, plan,
 };
 use mock_api::{FaultConfig, FaultKind, MockConfig, MockServer, World};
 use model::{Api, Area, Bbox};
@@ -64,11 +64,10 @@ fn truth_in(world: &World, bbox: Bbox) -> BTreeSet<String> {
 }
 
 /// Item keys of page files, in order: v3 `features[].properties.key`, v4 `data[].id`.
-fn keys_of(pages: &[PathBuf]) -> Vec<String> {
+fn keys_of(pages: &[PageRef]) -> Vec<String> {
     let mut keys = Vec::new();
     for page in pages {
-        let body: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(page).unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&page.read().unwrap()).unwrap();
         if let Some(features) = body["features"].as_array() {
             keys.extend(
                 features
@@ -83,7 +82,7 @@ fn keys_of(pages: &[PathBuf]) -> Vec<String> {
     keys
 }
 
-fn key_set(pages: &[PathBuf]) -> BTreeSet<String> {
+fn key_set(pages: &[PageRef]) -> BTreeSet<String> {
     keys_of(pages).into_iter().collect()
 }
 

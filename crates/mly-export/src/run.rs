@@ -1,10 +1,10 @@
 //! The `run` pipeline: fetch every page into the job's cache, then stream the pages, in a
 //! deterministic order, through the transform into every writer; commit atomically.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fetch::{FetchConfig, Secret};
+use fetch::{FetchConfig, PageRef, Secret};
 use model::{Api, Feature, Resource};
 use tokio_util::sync::CancellationToken;
 use transform::{Record, Transformer};
@@ -48,9 +48,9 @@ pub enum RunError {
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
     /// A page could not be understood.
-    #[error("{page}: {source}")]
+    #[error("{}: {source}", page.display())]
     Transform {
-        /// The cached page file.
+        /// The cached page's file.
         page: PathBuf,
         /// The cause.
         #[source]
@@ -139,7 +139,7 @@ pub async fn run_job(
             Api::V4 => transformer.v4_images_page(&body, &mut sink),
         };
         parsed.map_err(|source| RunError::Transform {
-            page: page.clone(),
+            page: page.path.clone(),
             source,
         })?;
         sinks.check()?;
@@ -168,10 +168,7 @@ pub async fn run_job(
         let mut points = open(Resource::SequencePoints)?;
         for group in &groups {
             check_cancel(cancel)?;
-            let bodies = group
-                .iter()
-                .map(|p| read_page(p))
-                .collect::<Result<Vec<_>, _>>()?;
+            let bodies = group.iter().map(read_page).collect::<Result<Vec<_>, _>>()?;
             let mut sink = |record: Record| {
                 if let Record::Sequence(sequence) = record {
                     sinks.emit(&mut lines, sequence.to_feature());
@@ -187,7 +184,7 @@ pub async fn run_job(
                 Api::V4 => transformer.v4_sequence(&bodies, &mut sink),
             };
             parsed.map_err(|source| RunError::Transform {
-                page: group.first().cloned().unwrap_or_default(),
+                page: group.first().map(|p| p.path.clone()).unwrap_or_default(),
                 source,
             })?;
             sinks.check()?;
@@ -286,10 +283,10 @@ fn check_cancel(cancel: &CancellationToken) -> Result<(), RunError> {
     }
 }
 
-fn read_page(path: &Path) -> Result<Vec<u8>, RunError> {
-    std::fs::read(path).map_err(|source| {
+fn read_page(page: &PageRef) -> Result<Vec<u8>, RunError> {
+    page.read().map_err(|source| {
         RunError::Write(write::WriteError::Io {
-            path: path.to_owned(),
+            path: page.path.clone(),
             source,
         })
     })

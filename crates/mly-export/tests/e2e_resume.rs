@@ -158,18 +158,18 @@ fn cache_dir(out: &Path) -> PathBuf {
     out.join(".mly-cache").join(NAME)
 }
 
-/// Page files in the job's cache.
+/// Complete pages in the job's cache: each chain's log (`*.pages`) ends every page record
+/// with an `end` line (the mock's JSON bodies hold no newline).
 fn cached_pages(out: &Path) -> usize {
     match std::fs::read_dir(cache_dir(out)) {
         Ok(entries) => entries
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .ends_with(".json")
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pages"))
+            .map(|p| {
+                let bytes = std::fs::read(p).unwrap();
+                bytes.windows(5).filter(|w| w == b"\nend\n").count()
             })
-            .count(),
+            .sum(),
         Err(_) => 0,
     }
 }
