@@ -67,7 +67,10 @@ impl Transformer {
     /// names the file in reports and errors. A bad feature is reported as
     /// `<source>#<feature index>` and skipped; input that is not a FeatureCollection (or a
     /// single Feature) is an error, after the features before the problem were delivered.
-    pub fn read_geojson<R: Read>(
+    ///
+    /// Scanning and parsing run on a thread of their own, a bounded channel ahead of the
+    /// checks and `sink`: a large file is read at the speed of the slower of the two.
+    pub fn read_geojson<R: Read + Send>(
         &mut self,
         reader: R,
         source: &Path,
@@ -78,7 +81,27 @@ impl Transformer {
             name: &name,
             path: source,
         };
-        self.features(reader, &source, None, sink)
+        std::thread::scope(|scope| {
+            let (batches, parsed) = std::sync::mpsc::sync_channel(PARSED_BATCHES);
+            let scanner = scope.spawn(move || {
+                let mut parser = Parser {
+                    batch: Vec::with_capacity(PARSED_BATCH),
+                    batches,
+                };
+                let walked = scan::walk_features(reader, &source, None, &mut parser);
+                parser.send();
+                walked
+            });
+            for batch in parsed {
+                for (index, record) in batch {
+                    let fallback = || format!("{name}#{index}");
+                    self.v3_record(record, &fallback, sink);
+                }
+            }
+            scanner
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     }
 
     /// Reads a v4 `/images` page (`{"data": [...]}`). An `{"error": ...}` body is
@@ -370,6 +393,46 @@ struct V3Features<'t, 's> {
     transformer: &'t mut Transformer,
     source_name: &'s str,
     sink: &'s mut dyn FnMut(Record),
+}
+
+/// Features parsed per message from the scanning thread of [`Transformer::read_geojson`].
+const PARSED_BATCH: usize = 512;
+/// Messages in flight: bounds the memory between the two threads.
+const PARSED_BATCHES: usize = 8;
+
+type Parsed = (u64, Result<V3Record, Reject>);
+
+/// The scanning thread's handler: parses features, leaves the checks to the reading thread.
+struct Parser {
+    batch: Vec<Parsed>,
+    batches: std::sync::mpsc::SyncSender<Vec<Parsed>>,
+}
+
+impl Parser {
+    fn push(&mut self, parsed: Parsed) {
+        self.batch.push(parsed);
+        if self.batch.len() == PARSED_BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(PARSED_BATCH));
+        // The receiver outlives the scanning thread (both live in one scope).
+        let _ = self.batches.send(batch);
+    }
+}
+
+impl FeatureHandler for Parser {
+    fn prefix(&mut self, bytes: &[u8], index: u64) -> Option<usize> {
+        let (parsed, used) = v3::feature_prefix(bytes)?;
+        self.push((index, parsed));
+        Some(used)
+    }
+
+    fn whole(&mut self, bytes: &[u8], index: u64) {
+        self.push((index, v3::feature(bytes)));
+    }
 }
 
 impl FeatureHandler for V3Features<'_, '_> {
