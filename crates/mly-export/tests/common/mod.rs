@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end tests: run the real binary against the real mock API.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod truth;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
