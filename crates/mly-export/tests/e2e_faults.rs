@@ -424,3 +424,37 @@ fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
     let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
     2.0 * 6_371_008.8 * h.sqrt().asin()
 }
+
+/// The client-side rate limit keeps a run under the API's quota: against a mock that answers
+/// 429 beyond 5 requests a second, an unlimited run is throttled, a run limited to 4 a second
+/// never is, and both export the same data.
+#[test]
+fn requests_per_second_keeps_the_run_under_the_quota() {
+    let quota = FaultConfig {
+        rate_limit_rps: Some(5.0),
+        ..FaultConfig::default()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let job = common::write_job(root.path(), "faulty.toml", SMALL_JOB);
+    let expected = small_clean_export();
+
+    let (server, config) = start(demo_world(), quota.clone());
+    let out = root.path().join("unlimited");
+    assert_success(&run_v3(&server, &config, &job, &out, &SMALL_ARGS));
+    let unlimited = server.stats();
+    assert!(unlimited.requests > 10, "{unlimited:?}");
+    assert!(
+        unlimited.faults_of(FaultKind::RateLimited) > 0,
+        "the quota never bit: {unlimited:?}"
+    );
+    assert_same_files(&data_files(&out.join("faulty")), expected);
+
+    let (server, config) = start(demo_world(), quota);
+    let out = root.path().join("limited");
+    let mut args = SMALL_ARGS.to_vec();
+    args.extend_from_slice(&["--requests-per-second", "4"]);
+    assert_success(&run_v3(&server, &config, &job, &out, &args));
+    let limited = server.stats();
+    assert_eq!(limited.faults_of(FaultKind::RateLimited), 0, "{limited:?}");
+    assert_same_files(&data_files(&out.join("faulty")), expected);
+}
