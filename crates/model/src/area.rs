@@ -1,7 +1,12 @@
 //! Areas, dates and the bits of spherical geometry both the client and its filters need.
 
+use geo::{Bearing, Distance, HaversineMeasure, Point};
+
 /// Mean Earth radius in metres (IUGG), used for every distance in the project.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// The sphere every distance and bearing is measured on.
+const EARTH: HaversineMeasure = HaversineMeasure::new(EARTH_RADIUS_M);
 
 /// A `[minx, miny, maxx, maxy]` box in degrees (lon, lat).
 pub type Bbox = [f64; 4];
@@ -71,22 +76,14 @@ pub fn quadrants(b: Bbox) -> [Bbox; 4] {
     ]
 }
 
-/// Great-circle distance in metres between two `[lon, lat]` positions.
+/// Great-circle distance in metres between two `[lon, lat]` positions (haversine).
 pub fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
-    let dlat = lat2 - lat1;
-    let dlon = (b[0] - a[0]).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    EARTH.distance(Point::new(a[0], a[1]), Point::new(b[0], b[1]))
 }
 
 /// Initial bearing in degrees clockwise from north (0..360) from `from` to `to`.
 pub fn bearing_deg(from: [f64; 2], to: [f64; 2]) -> f64 {
-    let (lat1, lat2) = (from[1].to_radians(), to[1].to_radians());
-    let dlon = (to[0] - from[0]).to_radians();
-    let y = dlon.sin() * lat2.cos();
-    let x = lat1.cos() * lat2.sin() - lat1.sin() * lat2.cos() * dlon.cos();
-    y.atan2(x).to_degrees().rem_euclid(360.0)
+    EARTH.bearing(Point::new(from[0], from[1]), Point::new(to[0], to[1]))
 }
 
 /// A half-open capture-time range in milliseconds since the epoch: `start <= t < end`.
