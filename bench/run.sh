@@ -48,14 +48,15 @@ else
 fi
 
 printf '\ninput: %s (%d MB), %s\n\n' "$IMG" $((size_kb / 1024)) "$(nproc) cores"
-printf '%-44s %10s %10s %14s %12s %10s\n' "task" "wall s" "feat/s" "max RSS MB" "RSS/input" "vs ogr2ogr shp"
+printf '%-44s %10s %10s %14s %12s %10s\n' "task" "wall s" "feat/s" "max RSS MB" "RSS/input" "ogr2ogr shp / this"
 for r in "${rows[@]}"; do
   IFS='|' read -r name feats secs rss <<<"$r"
   fps=$(awk -v f="$feats" -v s="$secs" 'BEGIN{ if (s>0) printf "%.0f", f/s; else print "-" }')
   rssmb=$(( rss / 1024 ))
   ratio=$(awk -v r="$rss" -v i="$size_kb" 'BEGIN{ printf "%.2f", r/i }')
   vs="-"
-  if [ -n "$ogr_secs" ]; then vs=$(awk -v o="$ogr_secs" -v s="$secs" 'BEGIN{ if (s>0) printf "%.1fx", o/s; else print "-" }'); fi
+  # Only the image rows share ogr2ogr's input.
+  if [ -n "$ogr_secs" ] && [[ "$name" == *" images "* ]]; then vs=$(awk -v o="$ogr_secs" -v s="$secs" 'BEGIN{ if (s>0) printf "%.1fx", o/s; else print "-" }'); fi
   printf '%-44s %10s %10s %14s %12s %10s\n' "$name" "$secs" "$fps" "$rssmb" "$ratio" "$vs"
 done
 echo
