@@ -35,7 +35,7 @@ done
 rm -rf "$DATA/out-all"
 rows+=("$(measure "convert $IMAGES images -> all four" "$IMAGES" "$BIN" -q convert "$IMG" --out "$DATA/out-all")")
 rm -rf "$DATA/out-seq"
-rows+=("$(measure "convert $SEQUENCES sequences -> all four" "$SEQUENCES" "$BIN" -q convert "$SEQ" --out "$DATA/out-seq")")
+rows+=("$(measure "convert $SEQUENCES sequences -> all four" "$SEQUENCES" "$BIN" -q convert "$SEQ" --out "$DATA/out-seq")|$SEQ")
 ogr_secs=""
 if command -v ogr2ogr >/dev/null; then
   rm -rf "$DATA/ogr-shp"; mkdir -p "$DATA/ogr-shp"
@@ -50,10 +50,11 @@ fi
 printf '\ninput: %s (%d MB), %s\n\n' "$IMG" $((size_kb / 1024)) "$(nproc) cores"
 printf '%-44s %10s %10s %14s %12s %10s\n' "task" "wall s" "feat/s" "max RSS MB" "RSS/input" "ogr2ogr shp / this"
 for r in "${rows[@]}"; do
-  IFS='|' read -r name feats secs rss <<<"$r"
+  IFS='|' read -r name feats secs rss input <<<"$r"
+  in_kb=$(( $(stat -c %s "${input:-$IMG}") / 1024 ))
   fps=$(awk -v f="$feats" -v s="$secs" 'BEGIN{ if (s>0) printf "%.0f", f/s; else print "-" }')
   rssmb=$(( rss / 1024 ))
-  ratio=$(awk -v r="$rss" -v i="$size_kb" 'BEGIN{ printf "%.2f", r/i }')
+  ratio=$(awk -v r="$rss" -v i="$in_kb" 'BEGIN{ printf "%.2f", r/i }')
   vs="-"
   # Only the image rows share ogr2ogr's input.
   if [ -n "$ogr_secs" ] && [[ "$name" == *" images "* ]]; then vs=$(awk -v o="$ogr_secs" -v s="$secs" 'BEGIN{ if (s>0) printf "%.1fx", o/s; else print "-" }'); fi
