@@ -13,6 +13,10 @@ use anyhow::{Context, Result, bail};
 use model::{Format, Image, Resource, Sequence};
 use tokio_util::sync::CancellationToken;
 
+/// The same allocator as `mly-export`, so the timings are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
