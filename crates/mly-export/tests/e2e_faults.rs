@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{demo_world, entries, snapshot, truth::haversine_m};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Output;
@@ -52,11 +54,6 @@ name = "csu"
 bbox = [-105.095, 40.566, -105.078, 40.579]
 "#;
 
-fn demo_world() -> Arc<World> {
-    static WORLD: OnceLock<Arc<World>> = OnceLock::new();
-    WORLD.get_or_init(|| Arc::new(World::demo())).clone()
-}
-
 fn start(world: Arc<World>, faults: FaultConfig) -> (MockServer, MockConfig) {
     let config = MockConfig {
         world,
@@ -97,17 +94,6 @@ fn assert_success(output: &Output) {
     );
 }
 
-/// Every file of an export folder by name, with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    common::files_below(dir)
-        .into_iter()
-        .map(|p| {
-            let name = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect()
-}
-
 /// The data files (and fingerprints) of an export folder.
 fn data_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let files: BTreeMap<String, Vec<u8>> = snapshot(dir)
@@ -132,14 +118,6 @@ fn assert_same_files(actual: &BTreeMap<String, Vec<u8>>, expected: &BTreeMap<Str
     for (name, bytes) in expected {
         assert!(actual[name] == *bytes, "{name} differs");
     }
-}
-
-/// The names in `out` (export folders, the cache, leftovers).
-fn entries(out: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 /// The export of `job` against a fault-free mock of the demo world.
@@ -414,15 +392,6 @@ fn a_circle_over_the_result_cap_is_split_until_exact() {
         &format!("closeto = [{lon}, {lat}]\nradius = {radius}"),
         &|i| haversine_m([lon, lat], [i.lon, i.lat]) <= radius,
     );
-}
-
-/// The great-circle distance in metres (R = 6,371,008.8 m).
-fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
-    let dlat = lat2 - lat1;
-    let dlon = (b[0] - a[0]).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * 6_371_008.8 * h.sqrt().asin()
 }
 
 /// The client-side rate limit keeps a run under the API's quota: against a mock that answers

@@ -24,15 +24,6 @@ closeto = [-122.3079, 47.6537]
 radius = 200
 "#;
 
-/// Initial bearing in degrees clockwise from north, 0..360, from `from` to `to`.
-fn bearing_deg(from: [f64; 2], to: [f64; 2]) -> f64 {
-    let (p1, p2) = (from[1].to_radians(), to[1].to_radians());
-    let dl = (to[0] - from[0]).to_radians();
-    let y = dl.sin() * p2.cos();
-    let x = p1.cos() * p2.sin() - p1.sin() * p2.cos() * dl.cos();
-    y.atan2(x).to_degrees().rem_euclid(360.0)
-}
-
 /// The lookat rule (the mock's for v3, README's for v4): a panorama, or a camera angle within
 /// `tolerance` degrees of the bearing from the image to `target`.
 fn looks_at(image: &MockImage, target: [f64; 2], tolerance: f64) -> bool {

@@ -6,11 +6,13 @@
 
 mod common;
 
+use common::{demo_world, entries, snapshot, wait_for};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use mock_api::{FaultConfig, MockConfig, MockServer, World};
 
@@ -28,11 +30,6 @@ bbox = [-105.095, 40.566, -105.078, 40.579]
 const ARGS: [&str; 4] = ["--result-cap", "300", "--concurrency", "2"];
 const NAME: &str = "refresh";
 const LATENCY: Duration = Duration::from_millis(100);
-
-fn demo_world() -> Arc<World> {
-    static WORLD: OnceLock<Arc<World>> = OnceLock::new();
-    WORLD.get_or_init(|| Arc::new(World::demo())).clone()
-}
 
 fn start(world: Arc<World>, latency: Duration) -> (MockServer, MockConfig) {
     let config = MockConfig {
@@ -83,32 +80,6 @@ fn spawn(server: &MockServer, config: &MockConfig, job: &Path, out: &Path, stder
         .unwrap()
 }
 
-/// Polls `done` until it holds or the child exits; true when it held while the child ran.
-fn wait_for(child: &mut Child, what: &str, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if done() {
-            return child.try_wait().unwrap().is_none();
-        }
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Every file below `dir` by relative name, with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    common::files_below(dir)
-        .into_iter()
-        .map(|p| {
-            let name = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect()
-}
-
 /// The files that hold data: not the run's times and request counts (`manifest.json`,
 /// `index.html`), nor what changed since the export before (`changes.tsv`).
 fn data(snapshot: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
@@ -145,13 +116,6 @@ fn assert_no_changes(export: &Path) {
 
 fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
-}
-
-fn entries(out: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 fn cache_dir(out: &Path) -> PathBuf {

@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::{truth::haversine_m, truth::iso_ms, truth::opt_f64};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Output;
@@ -53,15 +55,6 @@ impl Area {
             Area::Circle(c, r) => haversine_m(c, [lon, lat]) <= r,
         }
     }
-}
-
-fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let r = 6_371_008.8_f64;
-    let (p1, p2) = (a[1].to_radians(), b[1].to_radians());
-    let dp = p2 - p1;
-    let dl = (b[0] - a[0]).to_radians();
-    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * r * h.sqrt().min(1.0).asin()
 }
 
 /// What a job selects: areas (any), users by key (none = all), date ranges as `[start, end)`
@@ -118,23 +111,12 @@ impl Selection {
     }
 }
 
-fn iso_ms(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .unwrap()
-        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
 fn ms_of(rfc3339: &str) -> i64 {
     rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
 }
 
 fn opt_str(v: Option<&String>) -> Value {
     v.map_or(Value::Null, |s| json!(s))
-}
-
-fn opt_f64(v: Option<f64>) -> Value {
-    v.map_or(Value::Null, |x| json!(x))
 }
 
 fn image_properties(i: &MockImage) -> Map<String, Value> {

@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::truth::haversine_m;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,15 +27,6 @@ const TOKYO: &str = "東京マッパー";
 
 // ---------------------------------------------------------------------------------------------
 // The truth, with the test's own code.
-
-fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let r = 6_371_008.8_f64;
-    let (p1, p2) = (a[1].to_radians(), b[1].to_radians());
-    let dp = p2 - p1;
-    let dl = (b[0] - a[0]).to_radians();
-    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * r * h.sqrt().min(1.0).asin()
-}
 
 fn in_demo_areas(lon: f64, lat: f64) -> bool {
     let b = MONTANA_BBOX;

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::{truth::bearing_deg, truth::haversine_m};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -82,23 +84,6 @@ impl Area {
             Area::Circle(c, r) => haversine_m(*c, position) <= *r,
         }
     }
-}
-
-fn haversine_m(a: [f64; 2], b: [f64; 2]) -> f64 {
-    let r = 6_371_008.8_f64;
-    let (p1, p2) = (a[1].to_radians(), b[1].to_radians());
-    let dp = p2 - p1;
-    let dl = (b[0] - a[0]).to_radians();
-    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * r * h.sqrt().min(1.0).asin()
-}
-
-fn bearing_deg(from: [f64; 2], to: [f64; 2]) -> f64 {
-    let (p1, p2) = (from[1].to_radians(), to[1].to_radians());
-    let dl = (to[0] - from[0]).to_radians();
-    let y = dl.sin() * p2.cos();
-    let x = p1.cos() * p2.sin() - p1.sin() * p2.cos() * dl.cos();
-    y.atan2(x).to_degrees().rem_euclid(360.0)
 }
 
 fn number(v: &toml::Value) -> f64 {

@@ -5,11 +5,13 @@
 
 mod common;
 
+use common::wait_for;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mock_api::{FaultConfig, MockConfig, MockServer, World};
 
@@ -133,21 +135,6 @@ fn partial_files(out: &Path) -> usize {
     })
 }
 
-/// Polls `done` until it holds; true when it held while the child still ran.
-fn wait_for(child: &mut Child, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if done() {
-            return child.try_wait().unwrap().is_none();
-        }
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// One run; checks everything it printed and wrote.
 fn scenario(world: Arc<World>, api: Api, ending: Ending, verbose: bool) {
     let root = tempfile::tempdir().unwrap();
@@ -202,7 +189,7 @@ fn scenario(world: Arc<World>, api: Api, ending: Ending, verbose: bool) {
         Ending::Interrupt => {
             // Once a page is cached, so that there is a cache to check.
             let cache = out.join(".mly-cache").join(NAME);
-            let running = wait_for(&mut child, || {
+            let running = wait_for(&mut child, "the run under way", || {
                 std::fs::read_dir(&cache).is_ok_and(|mut e| e.next().is_some())
             });
             assert!(
@@ -216,7 +203,7 @@ fn scenario(world: Arc<World>, api: Api, ending: Ending, verbose: bool) {
             assert!(sent.success());
         }
         Ending::Kill => {
-            let running = wait_for(&mut child, || partial_files(&out) > 0);
+            let running = wait_for(&mut child, "a partial folder", || partial_files(&out) > 0);
             assert!(running, "{api:?}: the run ended before it could be killed");
             // The temporary folder as it is while the run writes, and after the kill.
             leftovers = all_bytes(&out);

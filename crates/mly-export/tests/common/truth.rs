@@ -235,3 +235,12 @@ pub fn assert_sequences_equal(dir: &Path, truth: &BTreeMap<String, &MockSequence
 pub fn job(name: &str, api: &str, extra: &str, areas: &str) -> String {
     format!("name = \"{name}\"\napi = \"{api}\"\n{extra}\n{areas}")
 }
+
+/// Initial bearing in degrees clockwise from north, 0..360, from `from` to `to`.
+pub fn bearing_deg(from: [f64; 2], to: [f64; 2]) -> f64 {
+    let (p1, p2) = (from[1].to_radians(), to[1].to_radians());
+    let dl = (to[0] - from[0]).to_radians();
+    let y = dl.sin() * p2.cos();
+    let x = p1.cos() * p2.sin() - p1.sin() * p2.cos() * dl.cos();
+    y.atan2(x).to_degrees().rem_euclid(360.0)
+}
