@@ -72,11 +72,11 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
             write_result = match record {
                 Record::Image(image) => images.write(image.into_feature()),
                 Record::Sequence(sequence) => {
-                    sequences.write(sequence.to_feature()).and_then(|()| {
-                        sequence
-                            .explode()
-                            .try_for_each(|p| points.write(p.into_feature()))
-                    })
+                    // Points first: then the line can be handed over without a copy.
+                    let exploded = sequence
+                        .explode()
+                        .try_for_each(|p| points.write(p.into_feature()));
+                    exploded.and_then(|()| sequences.write(sequence.into_feature()))
                 }
             };
         };

@@ -171,10 +171,10 @@ pub async fn run_job(
             let bodies = group.iter().map(read_page).collect::<Result<Vec<_>, _>>()?;
             let mut sink = |record: Record| {
                 if let Record::Sequence(sequence) = record {
-                    sinks.emit(&mut lines, sequence.to_feature());
                     for point in sequence.explode() {
                         sinks.emit(&mut points, point.into_feature());
                     }
+                    sinks.emit(&mut lines, sequence.into_feature());
                 }
             };
             let parsed = match job.api {

@@ -122,24 +122,29 @@ impl Sequence {
     /// The sequence as a feature of [`crate::Schema::of`]`(Resource::Sequences)`; its
     /// `coordinateProperties` go to [`Feature::extra`].
     pub fn to_feature(&self) -> Feature {
+        self.clone().into_feature()
+    }
+
+    /// [`Sequence::to_feature`] without copying the vertices and strings (the streaming path:
+    /// explode first, then hand the line over).
+    pub fn into_feature(self) -> Feature {
         let coordinate_properties = serde_json::json!({
             "cas": self.cas,
             "image_keys": self.image_keys,
         });
-        let mut extra = Vec::with_capacity(self.extra.len() + 1);
+        let mut extra = self.extra;
         extra.push(("coordinateProperties".to_owned(), coordinate_properties));
-        extra.extend(self.extra.iter().cloned());
         extra.sort_by(|a, b| a.0.cmp(&b.0));
         Feature {
             id: self.key.clone(),
-            geometry: Geometry::LineString(self.coordinates.clone()),
+            geometry: Geometry::LineString(self.coordinates),
             values: vec![
-                Value::Text(self.key.clone()),
-                text(self.camera_make.clone()),
-                text(self.captured_at.clone()),
-                text(self.created_at.clone()),
+                Value::Text(self.key),
+                text(self.camera_make),
+                text(self.captured_at),
+                text(self.created_at),
                 boolean(self.pano),
-                text(self.user_key.clone()),
+                text(self.user_key),
             ],
             extra,
         }
