@@ -18,6 +18,8 @@ SEQ="$DATA/sequences-$SEQUENCES.geojson"
 # measure NAME FEATURES CMD...: prints "NAME|FEATURES|seconds|max_rss_kb"
 measure() {
   local name=$1 features=$2; shift 2
+  # The previous task's outputs are still being written back: not this task's time.
+  sync
   if ! /usr/bin/time -f '%e %M' -o /tmp/mly-bench-time "$@" >/dev/null 2>/tmp/mly-bench-err; then
     echo "warning: '$*' failed:" >&2; tail -5 /tmp/mly-bench-err >&2
   fi

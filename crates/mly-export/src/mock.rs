@@ -44,7 +44,7 @@ pub struct MockArgs {
     /// How long a stalled request waits, in milliseconds.
     #[arg(long, default_value = "120000")]
     pub stall_ms: u64,
-    /// Latency added to every request, in milliseconds.
+    /// Every response's time from the request's arrival, in milliseconds.
     #[arg(long, default_value = "0")]
     pub latency_ms: u64,
     /// Requests per second before answering 429.

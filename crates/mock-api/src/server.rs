@@ -83,7 +83,7 @@ pub struct FaultConfig {
     pub stall_rate: f64,
     /// How long a stalled response waits.
     pub stall: Duration,
-    /// Added to every request.
+    /// Every response's time from its request's arrival (the mock's own work included).
     pub latency: Duration,
     /// Requests beyond this rate (a token bucket with a burst of one second's worth) get 429
     /// with `Retry-After: 1`.
@@ -352,14 +352,23 @@ impl Shared {
         (None, variant)
     }
 
+    /// The outcome of one request, no sooner than `latency` after it arrived: the latency is
+    /// the server's whole response time, its own work included, as with a real API.
     async fn respond(&self, request: &Request) -> Outcome {
+        let latency = self.config.faults.latency;
+        let due = tokio::time::Instant::now() + latency;
+        let outcome = self.decide(request).await;
+        if !latency.is_zero() {
+            tokio::time::sleep_until(due).await;
+        }
+        outcome
+    }
+
+    async fn decide(&self, request: &Request) -> Outcome {
         let endpoint = Endpoint::of(&request.path);
         self.count_request(endpoint.name());
         let api = endpoint.api();
         let trace_id = self.traces.fetch_add(1, Ordering::Relaxed);
-        if !self.config.faults.latency.is_zero() {
-            tokio::time::sleep(self.config.faults.latency).await;
-        }
         if !self.within_rate() {
             self.count_fault(FaultKind::RateLimited);
             return Outcome::Respond(too_many_requests(api, trace_id, true));

@@ -150,6 +150,25 @@ fn a_stalled_response_still_arrives_whole() {
 }
 
 #[test]
+fn every_answer_waits_for_the_latency_errors_too() {
+    let latency = Duration::from_millis(40);
+    let server = server(FaultConfig {
+        latency,
+        ..FaultConfig::default()
+    });
+    for target in [V3_TARGET, "/v3/nowhere?client_id=mock-client-id"] {
+        let started = std::time::Instant::now();
+        let reply = get(server.addr(), target);
+        assert!(
+            started.elapsed() >= latency,
+            "{target}: {} answered after {:?}",
+            reply.status,
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
 fn requests_beyond_the_rate_limit_get_429_with_retry_after() {
     let server = server(FaultConfig {
         rate_limit_rps: Some(0.001),
