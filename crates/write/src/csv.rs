@@ -17,7 +17,7 @@ use std::path::Path;
 use model::{Feature, FieldKind, Format, Geometry, GeometryType, Schema, Value};
 
 use crate::WriteError;
-use crate::sink::{FeatureSink, OutputFile, SinkSummary, WriteOptions, Written, unfit_reason};
+use crate::sink::{FeatureSink, OutputFile, SinkSummary, WriteOptions, Written};
 
 /// One CSV column.
 #[derive(Debug, Clone, Copy)]
@@ -95,10 +95,7 @@ impl CsvSink {
 
 impl FeatureSink for CsvSink {
     fn begin(&mut self, schema: &'static Schema) -> Result<(), WriteError> {
-        if self.schema.is_some() {
-            return Err(self.file.out_of_order("begin called twice"));
-        }
-        self.schema = Some(schema);
+        self.file.begin(&mut self.schema, schema)?;
         let fields = (0..schema.fields.len()).map(Column::Field);
         self.columns = match (schema.geometry, schema.coords_after) {
             (GeometryType::Point, Some(after)) => {
@@ -114,12 +111,10 @@ impl FeatureSink for CsvSink {
     }
 
     fn write(&mut self, feature: &Feature) -> Result<Written, WriteError> {
-        let schema = self
-            .schema
-            .ok_or_else(|| self.file.out_of_order("write called before begin"))?;
-        if let Some(reason) = unfit_reason(schema, feature) {
-            return Ok(Written::Rejected(reason));
-        }
+        let schema = match self.file.admit(self.schema, feature)? {
+            Ok(schema) => schema,
+            Err(rejected) => return Ok(rejected),
+        };
         self.write_row(schema, feature)
             .map_err(|e| self.file.error(e))?;
         self.features += 1;
@@ -127,9 +122,7 @@ impl FeatureSink for CsvSink {
     }
 
     fn finish(self: Box<Self>) -> Result<SinkSummary, WriteError> {
-        if self.schema.is_none() {
-            return Err(self.file.out_of_order("finish called before begin"));
-        }
+        self.file.before_finish(self.schema)?;
         self.file.finish(Format::Csv, self.features)
     }
 }

@@ -10,7 +10,7 @@ use model::{Feature, Format, Geometry, Schema, Value};
 use serde::Serialize;
 
 use crate::WriteError;
-use crate::sink::{FeatureSink, OutputFile, SinkSummary, Written, unfit_reason};
+use crate::sink::{FeatureSink, OutputFile, SinkSummary, Written};
 
 /// Streams a `.geojson` FeatureCollection.
 pub(crate) struct GeoJsonSink {
@@ -66,10 +66,7 @@ impl GeoJsonSink {
 
 impl FeatureSink for GeoJsonSink {
     fn begin(&mut self, schema: &'static Schema) -> Result<(), WriteError> {
-        if self.schema.is_some() {
-            return Err(self.file.out_of_order("begin called twice"));
-        }
-        self.schema = Some(schema);
+        self.file.begin(&mut self.schema, schema)?;
         self.keys = schema
             .fields
             .iter()
@@ -88,12 +85,10 @@ impl FeatureSink for GeoJsonSink {
     }
 
     fn write(&mut self, feature: &Feature) -> Result<Written, WriteError> {
-        let schema = self
-            .schema
-            .ok_or_else(|| self.file.out_of_order("write called before begin"))?;
-        if let Some(reason) = unfit_reason(schema, feature) {
-            return Ok(Written::Rejected(reason));
-        }
+        let schema = match self.file.admit(self.schema, feature)? {
+            Ok(schema) => schema,
+            Err(rejected) => return Ok(rejected),
+        };
         self.write_feature(schema, feature)
             .map_err(|e| self.file.error(e))?;
         self.features += 1;
@@ -101,9 +96,7 @@ impl FeatureSink for GeoJsonSink {
     }
 
     fn finish(mut self: Box<Self>) -> Result<SinkSummary, WriteError> {
-        if self.schema.is_none() {
-            return Err(self.file.out_of_order("finish called before begin"));
-        }
+        self.file.before_finish(self.schema)?;
         self.file
             .out
             .write_all(b"\n]}\n")

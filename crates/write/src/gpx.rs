@@ -18,7 +18,7 @@ use std::path::Path;
 use model::{Feature, Format, Geometry, Schema, Value};
 
 use crate::WriteError;
-use crate::sink::{FeatureSink, OutputFile, Replacement, SinkSummary, Written, unfit_reason};
+use crate::sink::{FeatureSink, OutputFile, Replacement, SinkSummary, Written};
 
 /// The XML namespace of the `mly:` extension elements in GPX output.
 pub const GPX_EXTENSION_NAMESPACE: &str = "urn:mly-export:gpx:1";
@@ -94,10 +94,7 @@ impl GpxSink {
 
 impl FeatureSink for GpxSink {
     fn begin(&mut self, schema: &'static Schema) -> Result<(), WriteError> {
-        if self.schema.is_some() {
-            return Err(self.file.out_of_order("begin called twice"));
-        }
-        self.schema = Some(schema);
+        self.file.begin(&mut self.schema, schema)?;
         write!(
             self.file.out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -109,12 +106,10 @@ impl FeatureSink for GpxSink {
     }
 
     fn write(&mut self, feature: &Feature) -> Result<Written, WriteError> {
-        let schema = self
-            .schema
-            .ok_or_else(|| self.file.out_of_order("write called before begin"))?;
-        if let Some(reason) = unfit_reason(schema, feature) {
-            return Ok(Written::Rejected(reason));
-        }
+        let schema = match self.file.admit(self.schema, feature)? {
+            Ok(schema) => schema,
+            Err(rejected) => return Ok(rejected),
+        };
         let positions: &[[f64; 2]] = match &feature.geometry {
             Geometry::Point(p) => std::slice::from_ref(p),
             Geometry::LineString(line) => line,
@@ -139,9 +134,7 @@ impl FeatureSink for GpxSink {
     }
 
     fn finish(mut self: Box<Self>) -> Result<SinkSummary, WriteError> {
-        if self.schema.is_none() {
-            return Err(self.file.out_of_order("finish called before begin"));
-        }
+        self.file.before_finish(self.schema)?;
         self.file
             .out
             .write_all(b"</gpx>\n")

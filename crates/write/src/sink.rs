@@ -148,6 +148,41 @@ impl OutputFile {
         }
     }
 
+    /// Stores `begin`'s schema in `slot`; a second `begin` is an error.
+    pub(crate) fn begin(
+        &self,
+        slot: &mut Option<&'static Schema>,
+        schema: &'static Schema,
+    ) -> Result<(), WriteError> {
+        if slot.is_some() {
+            return Err(self.out_of_order("begin called twice"));
+        }
+        *slot = Some(schema);
+        Ok(())
+    }
+
+    /// The schema a `write` of `feature` goes on with, or the [`Written::Rejected`] it ends
+    /// with. `begun` is the schema `begin` stored; none is an error.
+    pub(crate) fn admit(
+        &self,
+        begun: Option<&'static Schema>,
+        feature: &Feature,
+    ) -> Result<Result<&'static Schema, Written>, WriteError> {
+        let schema = begun.ok_or_else(|| self.out_of_order("write called before begin"))?;
+        Ok(match unfit_reason(schema, feature) {
+            Some(reason) => Err(Written::Rejected(reason)),
+            None => Ok(schema),
+        })
+    }
+
+    /// Checks that `begin` ran (`begun` is its schema) before `finish`.
+    pub(crate) fn before_finish(&self, begun: Option<&'static Schema>) -> Result<(), WriteError> {
+        match begun {
+            Some(_) => Ok(()),
+            None => Err(self.out_of_order("finish called before begin")),
+        }
+    }
+
     /// Flushes and closes the file and reports it.
     pub(crate) fn finish(self, format: Format, features: u64) -> Result<SinkSummary, WriteError> {
         let file = self.out.into_inner().map_err(|e| WriteError::Io {
