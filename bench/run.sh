@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: convert speed and memory beside GDAL's ogr2ogr, fetch throughput, hot paths.
-# Inputs are generated into bench-data/ (git-ignored). IMAGES / SEQUENCES override the sizes.
+# Inputs are generated into bench-data/ (git-ignored). IMAGES / SEQUENCES override the sizes,
+# RUNS the runs of each timed task (the median is reported).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${IMAGES:-1000000}
 SEQUENCES=${SEQUENCES:-100000}
+RUNS=${RUNS:-3}
 DATA=bench-data
 BIN=target/release/mly-export
 BENCH=target/release/mly-bench
@@ -15,41 +17,48 @@ mkdir -p "$DATA"
 IMG="$DATA/images-$IMAGES.geojson"
 SEQ="$DATA/sequences-$SEQUENCES.geojson"
 
-# measure NAME FEATURES CMD...: prints "NAME|FEATURES|seconds|max_rss_kb"
+# measure NAME FEATURES OUT CMD...: removes OUT (a path ending in / comes back empty), then runs
+# CMD; $RUNS times. Prints
+# "NAME|FEATURES|median seconds|largest max_rss_kb". This machine's timings vary from run to
+# run (by a quarter for the same work); the median of each side is what the ratios compare.
 measure() {
-  local name=$1 features=$2; shift 2
-  # The previous task's outputs are still being written back: not this task's time.
-  sync
-  if ! /usr/bin/time -f '%e %M' -o /tmp/mly-bench-time "$@" >/dev/null 2>/tmp/mly-bench-err; then
-    echo "warning: '$*' failed:" >&2; tail -5 /tmp/mly-bench-err >&2
-  fi
-  read -r secs rss < /tmp/mly-bench-time
-  echo "$name|$features|$secs|$rss"
+  local name=$1 features=$2 out=$3; shift 3
+  local times=() peak=0 secs rss
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$out"
+    [[ "$out" == */ ]] && mkdir -p "$out"
+    # The previous task's outputs are still being written back: not this task's time.
+    sync
+    if ! /usr/bin/time -f '%e %M' -o /tmp/mly-bench-time "$@" >/dev/null 2>/tmp/mly-bench-err; then
+      echo "warning: '$*' failed:" >&2; tail -5 /tmp/mly-bench-err >&2
+    fi
+    read -r secs rss < /tmp/mly-bench-time
+    times+=("$secs")
+    (( rss > peak )) && peak=$rss
+  done
+  secs=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+  echo "$name|$features|$secs|$peak"
 }
 [ -x /usr/bin/time ] || { echo "make bench needs GNU time: apt-get install time" >&2; exit 2; }
 
 rows=()
 size_kb=$(( $(stat -c %s "$IMG") / 1024 ))
 for fmt in shapefile geojson gpx csv; do
-  rm -rf "$DATA/out-$fmt"
-  rows+=("$(measure "convert $IMAGES images -> $fmt" "$IMAGES" "$BIN" -q convert "$IMG" --out "$DATA/out-$fmt" --formats "$fmt")")
+  rows+=("$(measure "convert $IMAGES images -> $fmt" "$IMAGES" "$DATA/out-$fmt" "$BIN" -q convert "$IMG" --out "$DATA/out-$fmt" --formats "$fmt")")
 done
-rm -rf "$DATA/out-all"
-rows+=("$(measure "convert $IMAGES images -> all four" "$IMAGES" "$BIN" -q convert "$IMG" --out "$DATA/out-all")")
-rm -rf "$DATA/out-seq"
-rows+=("$(measure "convert $SEQUENCES sequences -> all four" "$SEQUENCES" "$BIN" -q convert "$SEQ" --out "$DATA/out-seq")|$SEQ")
+rows+=("$(measure "convert $IMAGES images -> all four" "$IMAGES" "$DATA/out-all" "$BIN" -q convert "$IMG" --out "$DATA/out-all")")
+rows+=("$(measure "convert $SEQUENCES sequences -> all four" "$SEQUENCES" "$DATA/out-seq" "$BIN" -q convert "$SEQ" --out "$DATA/out-seq")|$SEQ")
 ogr_secs=""
 if command -v ogr2ogr >/dev/null; then
-  rm -rf "$DATA/ogr-shp"; mkdir -p "$DATA/ogr-shp"
-  r=$(measure "ogr2ogr $IMAGES images -> shapefile" "$IMAGES" ogr2ogr -f "ESRI Shapefile" -lco ENCODING=UTF-8 "$DATA/ogr-shp/images.shp" "$IMG")
+  r=$(measure "ogr2ogr $IMAGES images -> shapefile" "$IMAGES" "$DATA/ogr-shp/" ogr2ogr -f "ESRI Shapefile" -lco ENCODING=UTF-8 "$DATA/ogr-shp/images.shp" "$IMG")
   rows+=("$r"); ogr_secs=$(echo "$r" | cut -d'|' -f3)
-  rm -f "$DATA/ogr.csv"
-  rows+=("$(measure "ogr2ogr $IMAGES images -> csv" "$IMAGES" ogr2ogr -f CSV "$DATA/ogr.csv" "$IMG")")
+  rows+=("$(measure "ogr2ogr $IMAGES images -> csv" "$IMAGES" "$DATA/ogr.csv" ogr2ogr -f CSV "$DATA/ogr.csv" "$IMG")")
 else
   echo "ogr2ogr not installed: no GDAL comparison (apt-get install gdal-bin)" >&2
 fi
 
-printf '\ninput: %s (%d MB), %s\n\n' "$IMG" $((size_kb / 1024)) "$(nproc) cores"
+printf '\ninput: %s (%d MB), %s; wall s is the median of %d runs, max RSS the largest\n\n' \
+  "$IMG" $((size_kb / 1024)) "$(nproc) cores" "$RUNS"
 printf '%-44s %10s %10s %14s %12s %10s\n' "task" "wall s" "feat/s" "max RSS MB" "RSS/input" "ogr2ogr shp / this"
 for r in "${rows[@]}"; do
   IFS='|' read -r name feats secs rss input <<<"$r"

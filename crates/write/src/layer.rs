@@ -62,7 +62,7 @@ struct FormatReport {
 /// A running format thread.
 struct Worker {
     format: Format,
-    batches: SyncSender<Arc<[Feature]>>,
+    batches: SyncSender<Arc<Vec<Feature>>>,
     thread: JoinHandle<Result<FormatReport, WriteError>>,
 }
 
@@ -141,9 +141,11 @@ impl LayerWriter {
     /// Sends the pending batch to every format; a closed channel means that thread stopped on
     /// an error, which is then collected and returned.
     fn send_batch(&mut self) -> Result<(), WriteError> {
-        let batch: Arc<[Feature]> = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH))
-            .into_iter()
-            .collect();
+        // Shared as it is: collecting into an `Arc<[Feature]>` would copy every feature.
+        let batch = Arc::new(std::mem::replace(
+            &mut self.batch,
+            Vec::with_capacity(BATCH),
+        ));
         let failed = self
             .workers
             .iter()
@@ -230,7 +232,7 @@ fn extend_capped(list: &mut Vec<LayerIssue>, more: Vec<LayerIssue>) {
 fn run_sink(
     format: Format,
     mut sink: Box<dyn FeatureSink>,
-    batches: Receiver<Arc<[Feature]>>,
+    batches: Receiver<Arc<Vec<Feature>>>,
 ) -> Result<FormatReport, WriteError> {
     let mut rejected = Vec::new();
     let mut truncated = Vec::new();
