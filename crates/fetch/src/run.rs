@@ -62,6 +62,8 @@ struct Run {
     base_url: Url,
     token: crate::Secret,
     http: Http,
+    /// Cells walked at once.
+    concurrency: usize,
     cache: PageCache,
     events: mpsc::Sender<Event>,
     splits: AtomicU64,
@@ -149,15 +151,7 @@ pub async fn fetch(
         .enumerate()
         .filter_map(|(q, (query, keys))| keys.as_ref().map(|keys| (q, query.cells(keys))))
         .flat_map(|(q, cells)| cells.enumerate().map(move |(c, cell)| (vec![q, c], cell)));
-    let leaves = drive(
-        &run,
-        cells,
-        config.concurrency.get(),
-        &mut events,
-        reporter,
-        cancel,
-    )
-    .await?;
+    let leaves = drive(&run, cells, &mut events, reporter, cancel).await?;
     for (_, cell, pages) in leaves {
         match cell.resource {
             QueryResource::Images => fetched.images.extend(pages),
@@ -200,15 +194,7 @@ pub async fn fetch_v4_sequences(
         };
         (vec![i], cell)
     });
-    let leaves = drive(
-        &run,
-        cells,
-        config.concurrency.get(),
-        &mut events,
-        reporter,
-        cancel,
-    )
-    .await?;
+    let leaves = drive(&run, cells, &mut events, reporter, cancel).await?;
     Ok(Fetched {
         sequences: leaves.into_iter().map(|(_, _, pages)| pages).collect(),
         stats: run.stats(started),
@@ -216,12 +202,11 @@ pub async fn fetch_v4_sequences(
     })
 }
 
-/// Runs cells, at most `concurrency` at a time, until all are done, one fails or `cancel`
-/// fires. Returns the leaves in output order.
+/// Runs cells, at most the run's concurrency at a time, until all are done, one fails or
+/// `cancel` fires. Returns the leaves in output order.
 async fn drive(
     run: &Arc<Run>,
     mut cells: impl Iterator<Item = (OrderKey, Cell)>,
-    concurrency: usize,
     events: &mut mpsc::Receiver<Event>,
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
@@ -230,7 +215,7 @@ async fn drive(
     let mut splits: VecDeque<(OrderKey, Cell)> = VecDeque::new();
     let mut leaves = Vec::new();
     loop {
-        while tasks.len() < concurrency && !cancel.is_cancelled() {
+        while tasks.len() < run.concurrency && !cancel.is_cancelled() {
             let Some((key, cell)) = splits.pop_front().or_else(|| cells.next()) else {
                 break;
             };
@@ -314,6 +299,7 @@ impl Run {
             base_url: config.base_url.clone(),
             token: config.token.clone(),
             http: Http::new(config, events.clone())?,
+            concurrency: config.concurrency.get(),
             cache: PageCache::open(&config.cache_dir)?,
             events,
             splits: AtomicU64::new(0),

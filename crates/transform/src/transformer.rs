@@ -246,6 +246,25 @@ impl Transformer {
         self.report.reject(reject.resource, id, at, reject.reason);
     }
 
+    /// Rejects a record that has a key (an empty one counts as none).
+    fn reject_keyed(
+        &mut self,
+        resource: Resource,
+        key: String,
+        reason: String,
+        fallback: &dyn Fn() -> String,
+    ) {
+        let key = Some(key);
+        self.reject(
+            Reject {
+                resource,
+                key,
+                reason,
+            },
+            fallback,
+        );
+    }
+
     /// `lookat`: whether the v4 lookat filter applies (v3 trusts the API's own rule).
     fn take_image(
         &mut self,
@@ -254,16 +273,7 @@ impl Transformer {
         lookat: bool,
     ) -> Option<Image> {
         if let Some(reason) = image_problem(&image.record) {
-            let key = Some(image.record.key);
-            let resource = Resource::Images;
-            self.reject(
-                Reject {
-                    resource,
-                    key,
-                    reason,
-                },
-                fallback,
-            );
+            self.reject_keyed(Resource::Images, image.record.key, reason, fallback);
             return None;
         }
         let filtered_by = self.image_filter(&image, lookat);
@@ -277,16 +287,7 @@ impl Transformer {
     ) -> Option<Sequence> {
         let s = &sequence.record;
         if let Some(reason) = sequence_problem(s, self.config.max_vertices) {
-            let key = Some(sequence.record.key);
-            let resource = Resource::Sequences;
-            self.reject(
-                Reject {
-                    resource,
-                    key,
-                    reason,
-                },
-                fallback,
-            );
+            self.reject_keyed(Resource::Sequences, sequence.record.key, reason, fallback);
             return None;
         }
         if !s.vertex_properties_match() {
