@@ -54,16 +54,6 @@ name = "csu"
 bbox = [-105.095, 40.566, -105.078, 40.579]
 "#;
 
-fn start(world: Arc<World>, faults: FaultConfig) -> (MockServer, MockConfig) {
-    let config = MockConfig {
-        world,
-        faults,
-        ..MockConfig::default()
-    };
-    let server = MockServer::start_blocking(config.clone(), 0).unwrap();
-    (server, config)
-}
-
 /// `mly-export run JOB --out OUT --api-url <v3> EXTRA...` with the mock's client id.
 fn run_v3(
     server: &MockServer,
@@ -72,17 +62,8 @@ fn run_v3(
     out: &Path,
     extra: &[&str],
 ) -> Output {
-    let url = server.v3_url();
-    let mut args = vec![
-        "run",
-        job.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--api-url",
-        &url,
-    ];
-    args.extend_from_slice(extra);
-    common::run(&args, &[("MAPILLARY_CLIENT_ID", &config.client_id)])
+    let credential = ("MAPILLARY_CLIENT_ID", config.client_id.as_str());
+    common::run_job(job, out, &server.v3_url(), credential, extra)
 }
 
 fn assert_success(output: &Output) {
@@ -122,7 +103,7 @@ fn assert_same_files(actual: &BTreeMap<String, Vec<u8>>, expected: &BTreeMap<Str
 
 /// The export of `job` against a fault-free mock of the demo world.
 fn clean_export(job: &Path, root: &Path, extra: &[&str]) -> BTreeMap<String, Vec<u8>> {
-    let (server, config) = start(demo_world(), FaultConfig::default());
+    let (server, config) = common::start_mock(demo_world(), FaultConfig::default());
     let out = root.join("clean");
     let output = run_v3(&server, &config, job, &out, extra);
     assert_success(&output);
@@ -140,7 +121,7 @@ fn a_hostile_api_gives_the_same_bytes_as_a_clean_one() {
     let extra = ["--result-cap", "100", "--max-attempts", "10"];
     let expected = clean_export(&job, root.path(), &extra);
 
-    let (server, config) = start(
+    let (server, config) = common::start_mock(
         demo_world(),
         FaultConfig {
             seed: 4,
@@ -177,7 +158,7 @@ fn survives(kind: FaultKind, faults: FaultConfig, extra: &[&str]) {
     let mut args = SMALL_ARGS.to_vec();
     args.extend_from_slice(extra);
     let expected = small_clean_export();
-    let (server, config) = start(demo_world(), faults);
+    let (server, config) = common::start_mock(demo_world(), faults);
     let out = root.path().join("faulty-run");
     let output = run_v3(&server, &config, &job, &out, &args);
     assert_success(&output);
@@ -268,7 +249,7 @@ fn exhausted_retries_fail_loudly_and_keep_the_previous_export() {
     let root = tempfile::tempdir().unwrap();
     let job = common::write_job(root.path(), "faulty.toml", SMALL_JOB);
     let out = root.path().join("out");
-    let (server, config) = start(demo_world(), FaultConfig::default());
+    let (server, config) = common::start_mock(demo_world(), FaultConfig::default());
     assert_success(&run_v3(&server, &config, &job, &out, &[]));
     let previous = snapshot(&out.join("faulty"));
     let before = entries(&out);
@@ -277,7 +258,7 @@ fn exhausted_retries_fail_loudly_and_keep_the_previous_export() {
         BTreeSet::from(["faulty".to_owned(), ".mly-cache".to_owned()])
     );
 
-    let (failing, config) = start(
+    let (failing, config) = common::start_mock(
         demo_world(),
         FaultConfig {
             server_error_rate: 1.0,
@@ -407,7 +388,7 @@ fn requests_per_second_keeps_the_run_under_the_quota() {
     let job = common::write_job(root.path(), "faulty.toml", SMALL_JOB);
     let expected = small_clean_export();
 
-    let (server, config) = start(demo_world(), quota.clone());
+    let (server, config) = common::start_mock(demo_world(), quota.clone());
     let out = root.path().join("unlimited");
     assert_success(&run_v3(&server, &config, &job, &out, &SMALL_ARGS));
     let unlimited = server.stats();
@@ -418,7 +399,7 @@ fn requests_per_second_keeps_the_run_under_the_quota() {
     );
     assert_same_files(&data_files(&out.join("faulty")), expected);
 
-    let (server, config) = start(demo_world(), quota);
+    let (server, config) = common::start_mock(demo_world(), quota);
     let out = root.path().join("limited");
     let mut args = SMALL_ARGS.to_vec();
     args.extend_from_slice(&["--requests-per-second", "4"]);

@@ -123,18 +123,8 @@ fn v3_lookat_is_the_apis_own_rule_and_leaves_sequences_alone() {
         &job("lookat-v3", "v3", extra, UW_AREA),
     );
     let url = server.v3_url();
-    let output = common::run(
-        &[
-            "run",
-            job_path.to_str().unwrap(),
-            "--api-url",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-        &[("MAPILLARY_CLIENT_ID", &config.client_id)],
-    );
+    let credential = ("MAPILLARY_CLIENT_ID", config.client_id.as_str());
+    let output = common::run_job(&job_path, &out, &url, credential, &["-q"]);
     assert!(output.status.success(), "{}", common::stderr(&output));
     let dir = out.join("lookat-v3");
     let areas = [TestArea::Circle(UW, 200.0)];

@@ -32,16 +32,11 @@ const NAME: &str = "refresh";
 const LATENCY: Duration = Duration::from_millis(100);
 
 fn start(world: Arc<World>, latency: Duration) -> (MockServer, MockConfig) {
-    let config = MockConfig {
-        world,
-        faults: FaultConfig {
-            latency,
-            ..FaultConfig::default()
-        },
-        ..MockConfig::default()
+    let faults = FaultConfig {
+        latency,
+        ..FaultConfig::default()
     };
-    let server = MockServer::start_blocking(config.clone(), 0).unwrap();
-    (server, config)
+    common::start_mock(world, faults)
 }
 
 /// The binary's command line for the job against `server`.
@@ -108,6 +103,31 @@ fn assert_same_data(actual: &Path, expected: &BTreeMap<String, Vec<u8>>) {
     }
 }
 
+/// Runs the job again after an interrupted run and checks that it resumed: fewer requests than
+/// a full run's `full`, pages reused from the cache, and the data of an uninterrupted run.
+fn assert_resumes(
+    server: &MockServer,
+    config: &MockConfig,
+    job: &Path,
+    out: &Path,
+    expected: &BTreeMap<String, Vec<u8>>,
+    full: u64,
+) {
+    let before = server.stats().requests;
+    run(server, config, job, out, &[]);
+    let resumed = server.stats().requests - before;
+    assert!(
+        resumed < full,
+        "{resumed} requests to resume, {full} for a full run"
+    );
+    let summary = &manifest(&out.join(NAME))["summary"];
+    assert!(
+        summary["pages_from_cache"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    assert_same_data(&out.join(NAME), expected);
+}
+
 /// A refresh that brought nothing new lists no keys.
 fn assert_no_changes(export: &Path) {
     let changes = std::fs::read_to_string(export.join("changes.tsv")).unwrap();
@@ -166,19 +186,7 @@ fn a_killed_run_resumes_and_fresh_starts_over() {
     child.wait().unwrap();
     assert!(cached_pages(&out) > 0, "the killed run kept no page");
     assert!(!out.join(NAME).exists());
-    let before = server.stats().requests;
-    run(&server, &config, &job, &out, &[]);
-    let resumed = server.stats().requests - before;
-    assert!(
-        resumed < full,
-        "{resumed} requests to resume, {full} for a full run"
-    );
-    let summary = &manifest(&out.join(NAME))["summary"];
-    assert!(
-        summary["pages_from_cache"].as_u64().unwrap() > 0,
-        "{summary}"
-    );
-    assert_same_data(&out.join(NAME), &expected);
+    assert_resumes(&server, &config, &job, &out, &expected, full);
     // A completed run leaves no cache: the next one sees new data.
     assert!(!cache_dir(&out).exists());
 
@@ -234,19 +242,7 @@ fn ctrl_c_stops_cleanly_and_the_rerun_resumes() {
     assert_eq!(entries(&out), listing);
     assert!(cached_pages(&out) > 0, "the interrupted run kept no page");
 
-    let before = server.stats().requests;
-    run(&server, &config, &job, &out, &[]);
-    let resumed = server.stats().requests - before;
-    assert!(
-        resumed < full,
-        "{resumed} requests to resume, {full} for a full run"
-    );
-    let summary = &manifest(&out.join(NAME))["summary"];
-    assert!(
-        summary["pages_from_cache"].as_u64().unwrap() > 0,
-        "{summary}"
-    );
-    assert_same_data(&out.join(NAME), &expected);
+    assert_resumes(&server, &config, &job, &out, &expected, full);
     assert_no_changes(&out.join(NAME));
     assert!(!cache_dir(&out).exists());
 }

@@ -205,6 +205,11 @@ fn mock(world: World, token: &str) -> (MockServer, MockConfig) {
     (server, config)
 }
 
+/// The environment variable and value that give a run the mock's token.
+fn token_of(config: &MockConfig) -> (&'static str, &str) {
+    ("MAPILLARY_ACCESS_TOKEN", config.access_token.as_str())
+}
+
 fn assert_success(output: &std::process::Output, what: &str) {
     assert!(
         output.status.success(),
@@ -248,18 +253,7 @@ fn v4_export_is_the_v3_export_and_the_truth_and_the_token_goes_in_a_header() {
         &job("explicit-v4", "v4", "", DEMO_AREAS),
     );
     let url = server.v4_url();
-    let run_x = common::run(
-        &[
-            "run",
-            explicit_job.to_str().unwrap(),
-            "--api-url",
-            &url,
-            "--out",
-            out_s,
-            "-v",
-        ],
-        &[("MAPILLARY_ACCESS_TOKEN", &config.access_token)],
-    );
+    let run_x = common::run_job(&explicit_job, &out, &url, token_of(&config), &["-v"]);
     assert_success(&run_x, "v4 run against an explicit mock");
     let stats = server.stats();
     // The mock answers anything else than the right token with 401: the run's success proves
@@ -331,20 +325,8 @@ fn a_dense_v4_cell_is_split_until_no_cell_is_full() {
     let out = tmp.path().join("out");
     let job_path = common::write_job(tmp.path(), "dense.toml", &job("dense-v4", "v4", "", &areas));
     let url = server.v4_url();
-    let run = common::run(
-        &[
-            "run",
-            job_path.to_str().unwrap(),
-            "--api-url",
-            &url,
-            "--v4-limit",
-            "200",
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-        &[("MAPILLARY_ACCESS_TOKEN", &config.access_token)],
-    );
+    let extra = ["--v4-limit", "200", "-q"];
+    let run = common::run_job(&job_path, &out, &url, token_of(&config), &extra);
     assert_success(&run, "dense v4 run");
     let dir = out.join("dense-v4");
     let areas = [TestArea::Bbox(bbox)];
@@ -388,20 +370,8 @@ fn a_v4_username_export_follows_paging_next() {
     );
     let url = server.v4_url();
     let limit_arg = limit.to_string();
-    let run = common::run(
-        &[
-            "run",
-            job_path.to_str().unwrap(),
-            "--api-url",
-            &url,
-            "--v4-limit",
-            &limit_arg,
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-        &[("MAPILLARY_ACCESS_TOKEN", &config.access_token)],
-    );
+    let extra = ["--v4-limit", &limit_arg, "-q"];
+    let run = common::run_job(&job_path, &out, &url, token_of(&config), &extra);
     assert_success(&run, "v4 usernames run");
     let dir = out.join("users-v4");
     let areas = [TestArea::Bbox(MONTANA_BBOX)];
@@ -428,19 +398,8 @@ fn a_wrong_v4_token_is_a_clear_error_that_never_shows_the_token() {
     );
     let url = server.v4_url();
     let wrong = "MLY|wrong|zq8-not-this-one";
-    let run = common::run(
-        &[
-            "run",
-            job_path.to_str().unwrap(),
-            "--api-url",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "--max-attempts",
-            "2",
-        ],
-        &[("MAPILLARY_ACCESS_TOKEN", wrong)],
-    );
+    let credential = ("MAPILLARY_ACCESS_TOKEN", wrong);
+    let run = common::run_job(&job_path, &out, &url, credential, &["--max-attempts", "2"]);
     let stderr = common::stderr(&run);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("invalid or expired token"), "{stderr}");
@@ -467,20 +426,8 @@ fn v4_rate_limits_and_server_errors_are_retried_to_the_same_files() {
         };
         let server = MockServer::start_blocking(config.clone(), 0).unwrap();
         let url = server.v4_url();
-        let run = common::run(
-            &[
-                "run",
-                job_path.to_str().unwrap(),
-                "--api-url",
-                &url,
-                "--out",
-                out.to_str().unwrap(),
-                "--max-attempts",
-                "12",
-                "-q",
-            ],
-            &[("MAPILLARY_ACCESS_TOKEN", &config.access_token)],
-        );
+        let extra = ["--max-attempts", "12", "-q"];
+        let run = common::run_job(&job_path, out, &url, token_of(&config), &extra);
         assert_success(&run, "v4 run");
         server.stats()
     };

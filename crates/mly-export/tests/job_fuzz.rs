@@ -59,13 +59,7 @@ fn job_texts() -> &'static [String] {
 }
 
 fn read_job_texts() -> Vec<String> {
-    let mut files: Vec<_> = std::fs::read_dir(common::workspace().join("jobs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
+    common::job_files()
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap())
         .collect()

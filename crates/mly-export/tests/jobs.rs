@@ -29,19 +29,9 @@ const TUTORIAL_JOBS: [&str; 7] = [
     "ngo-region",
 ];
 
-fn job_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(common::workspace().join("jobs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_job_file_loads_and_checks() {
-    let files = job_files();
+    let files = common::job_files();
     let stems: BTreeSet<String> = files
         .iter()
         .map(|f| f.file_stem().unwrap().to_str().unwrap().to_owned())

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use mock_api::World;
+use mock_api::{FaultConfig, MockConfig, MockServer, World};
 
 /// The `mly-export` binary under test.
 pub fn bin() -> PathBuf {
@@ -33,6 +33,49 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+/// A mock API on 127.0.0.1 serving `world` with `faults`, and its configuration.
+pub fn start_mock(world: Arc<World>, faults: FaultConfig) -> (MockServer, MockConfig) {
+    let config = MockConfig {
+        world,
+        faults,
+        ..MockConfig::default()
+    };
+    let server = MockServer::start_blocking(config.clone(), 0).unwrap();
+    (server, config)
+}
+
+/// The project's job files (`jobs/*.toml`), sorted.
+pub fn job_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(workspace().join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `mly-export run JOB --out OUT --api-url URL EXTRA...` with `credential` (variable, value)
+/// as the only token in the environment.
+pub fn run_job(
+    job: &Path,
+    out: &Path,
+    url: &str,
+    credential: (&str, &str),
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "run",
+        job.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--api-url",
+        url,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, &[credential])
 }
 
 /// stderr as text.
