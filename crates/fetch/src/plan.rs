@@ -6,9 +6,11 @@ use url::Url;
 
 use crate::{FetchConfig, Query, QueryResource, Secret};
 
-/// The fields every v4 image request asks for (only `id` comes back unless listed).
-pub(crate) const V4_IMAGE_FIELDS: &str =
-    "id,geometry,captured_at,compass_angle,sequence,creator,make,model,is_pano,organization_id";
+/// The fields every v4 image request asks for (only `id` comes back unless listed). Image node
+/// fields only: a search parameter such as `organization_id` is no field, and the API refuses
+/// the whole request for it (HTTP 400, code 100).
+pub(crate) const V4_IMAGE_FIELDS: &str = "id,geometry,captured_at,compass_angle,sequence,creator,\
+    make,model,is_pano,computed_geometry,computed_compass_angle";
 
 /// Cells narrower and lower than twice this cannot be split further.
 const MIN_CELL_SIDE_DEG: f64 = 1e-6;

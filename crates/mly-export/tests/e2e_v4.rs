@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use mock_api::{FaultConfig, FaultKind, MockConfig, MockServer, World};
+use mock_api::{FaultConfig, FaultKind, MockConfig, MockImage, MockSequence, MockServer, World};
 use serde_json::Value;
 
 /// The data files of an export: three resources, four formats.
@@ -74,6 +74,13 @@ fn rows(dir: &Path, resource: &str, format: &str, skip: &[&str]) -> Vec<String> 
             text.lines()
                 .map(|line| {
                     let mut line = line.to_owned();
+                    // The link field is GPX's own `<link href>` element.
+                    if skip.contains(&"url")
+                        && let Some(start) = line.find("<link href=\"")
+                    {
+                        let end = line[start..].find("\"/>").unwrap() + start + 3;
+                        line.replace_range(start..end, "");
+                    }
                     for field in skip {
                         let (open, close) = (format!("<mly:{field}>"), format!("</mly:{field}>"));
                         if let Some(start) = line.find(&open) {
@@ -174,6 +181,97 @@ fn assert_all_outputs(dir: &Path, counts: [usize; 3]) {
                 output["format"]
             );
         }
+    }
+}
+
+/// The computed values and viewer links of an export's images (and the links of its
+/// sequences) in CSV, DBF and GPX, against the truth (GeoJSON: [`assert_images_equal`]).
+fn assert_links_and_computed_values(
+    dir: &Path,
+    images: &BTreeMap<String, &MockImage>,
+    sequences: &BTreeMap<String, &MockSequence>,
+    api: ApiForm,
+) {
+    let url = |key: &str| api.url(key).as_str().unwrap().to_owned();
+    let computed = |image: &MockImage| {
+        let position = image.computed_position.filter(|_| api.v4);
+        let ca = image.computed_ca.filter(|_| api.v4);
+        [position.map(|p| p[0]), position.map(|p| p[1]), ca]
+    };
+    // CSV: the four columns last, full precision, empty when absent.
+    let mut reader = csv::Reader::from_path(dir.join("images.csv")).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        headers[headers.len() - 4..],
+        ["computed_lon", "computed_lat", "computed_ca", "url"]
+    );
+    let (mut placed, mut unplaced) = (0, 0);
+    for row in reader.records() {
+        let row = row.unwrap();
+        let image = images[&row[0]];
+        let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        let n = row.len();
+        let want = computed(image).map(cell);
+        assert_eq!(
+            [&row[n - 4], &row[n - 3], &row[n - 2]],
+            want.each_ref().map(String::as_str)
+        );
+        assert_eq!(&row[n - 1], url(&image.key), "csv url");
+        if want[0].is_empty() {
+            unplaced += 1;
+        } else {
+            placed += 1;
+        }
+    }
+    assert_eq!(placed + unplaced, images.len());
+    if api.v4 {
+        assert!(
+            placed > 0 && unplaced > 0,
+            "{placed} placed, {unplaced} not"
+        );
+    } else {
+        assert_eq!(placed, 0);
+    }
+    // DBF: N(15,9) coordinates, N(12,6) angle, C(80) link.
+    for (_, record) in shapefile::read(dir.join("images.shp")).unwrap() {
+        let text = |name: &str| match record.get(name) {
+            Some(shapefile::dbase::FieldValue::Character(v)) => v.clone(),
+            other => panic!("{name}: {other:?}"),
+        };
+        let number = |name: &str| match record.get(name) {
+            Some(shapefile::dbase::FieldValue::Numeric(v)) => *v,
+            other => panic!("{name}: {other:?}"),
+        };
+        let image = images[&text("key").unwrap()];
+        let got = [number("cmp_lon"), number("cmp_lat"), number("cmp_ca")];
+        for ((got, want), decimals) in got.into_iter().zip(computed(image)).zip([9, 9, 6]) {
+            match (got, want) {
+                (None, None) => {}
+                (Some(got), Some(want)) => {
+                    assert!(
+                        (got - want).abs() <= 0.6 * 10f64.powi(-decimals),
+                        "{got} {want}"
+                    );
+                }
+                other => panic!("dbf computed value of {}: {other:?}", image.key),
+            }
+        }
+        assert_eq!(text("url"), Some(url(&image.key)));
+    }
+    // GPX: one `<link href>` per image and per sequence.
+    let gpx = std::fs::read_to_string(dir.join("images.gpx")).unwrap();
+    assert_eq!(gpx.matches("<link href=").count(), images.len());
+    for key in images.keys() {
+        assert!(
+            gpx.contains(&format!("<link href=\"{}\"/>", url(key))),
+            "{key}"
+        );
+    }
+    let gpx = std::fs::read_to_string(dir.join("sequences.gpx")).unwrap();
+    assert_eq!(gpx.matches("<link href=").count(), sequences.len());
+    for sequence in sequences.values() {
+        let link = format!("<link href=\"{}\"/>", url(&sequence.images[0].key));
+        assert!(gpx.contains(&link), "{}", sequence.key);
     }
 }
 
@@ -288,17 +386,33 @@ fn v4_export_is_the_v3_export_and_the_truth_and_the_token_goes_in_a_header() {
     for dir in [&v3_dir, &v4_dir, &x_dir] {
         assert_all_outputs(dir, [images.len(), sequences.len(), points]);
     }
-    assert_images_equal(&v3_dir, &images);
+    assert_images_equal(&v3_dir, &images, V3);
     assert_sequences_equal(&v3_dir, &sequences, V3);
     for dir in [&v4_dir, &x_dir] {
-        assert_images_equal(dir, &images);
+        assert_images_equal(dir, &images, V4);
         assert_sequences_equal(dir, &sequences, V4);
     }
     // --mock and an explicit mock of the same world give the same files.
     assert!(data_files(&v4_dir) == data_files(&x_dir));
-    // v3 and v4: the same data in every format, but sequences' created_at (null in v4 by
-    // design).
-    assert_same_data(&v3_dir, &v4_dir, &[("sequences", "created_at", "created")]);
+    // The new columns in every format.
+    assert_links_and_computed_values(&v3_dir, &images, &sequences, V3);
+    assert_links_and_computed_values(&v4_dir, &images, &sequences, V4);
+    // v3 and v4: the same data in every format, but for what differs by design: sequences'
+    // created_at and images' organization_key (null in v4), the computed values (v4 only)
+    // and the viewer links (one form per API).
+    assert_same_data(
+        &v3_dir,
+        &v4_dir,
+        &[
+            ("sequences", "created_at", "created"),
+            ("sequences", "url", "url"),
+            ("images", "organization_key", "org_key"),
+            ("images", "computed_lon", "cmp_lon"),
+            ("images", "computed_lat", "cmp_lat"),
+            ("images", "computed_ca", "cmp_ca"),
+            ("images", "url", "url"),
+        ],
+    );
 }
 
 #[test]
@@ -334,7 +448,7 @@ fn a_dense_v4_cell_is_split_until_no_cell_is_full() {
     let sequences = truth_sequences(&world, &areas, |_| true);
     // The area holds far more than one request can return.
     assert!(images.len() > 4 * 200, "{} images", images.len());
-    assert_images_equal(&dir, &images);
+    assert_images_equal(&dir, &images, V4);
     assert_sequences_equal(&dir, &sequences, V4);
     let summary = manifest_summary(&dir);
     assert!(summary["splits"].as_u64().unwrap() > 0, "{summary}");
@@ -380,7 +494,7 @@ fn a_v4_username_export_follows_paging_next() {
         let n = images.values().filter(|i| i.username == user).count();
         assert!(n > 2 * limit, "{user} has only {n} images: no paging");
     }
-    assert_images_equal(&dir, &images);
+    assert_images_equal(&dir, &images, V4);
     let user_keys: BTreeSet<&str> = images.values().map(|i| i.user_key.as_str()).collect();
     let sequences = truth_sequences(&world, &areas, |s| user_keys.contains(s.user_key.as_str()));
     assert_sequences_equal(&dir, &sequences, V4);

@@ -22,8 +22,15 @@ pub(crate) enum RequestError {
     },
     #[error("missing parameter: {param}")]
     MissingParameter { param: &'static str },
-    #[error("unknown field `{field}` in parameter `fields`")]
+    /// The live API's own words (a recorded answer).
+    #[error("Tried accessing nonexisting field ({field}) on node type (Image)")]
     UnknownField { field: String },
+    #[error("Field ({field}) of node type (Image) is documented but not served by the mock API")]
+    UnservedField { field: String },
+    #[error("Tried using nonexisting parameter ({param}) on this endpoint")]
+    UnknownParameter { param: String },
+    #[error("Parameter ({param}) is documented but not served by the mock API")]
+    UnservedParameter { param: String },
     #[error("bbox area {area} sq deg is too large: must be under {max} sq deg")]
     BboxTooLarge { area: f64, max: f64 },
     #[error("invalid client_id")]
@@ -52,13 +59,23 @@ impl RequestError {
         let message = self.to_string();
         match api {
             Api::V3 => Response::json(status, &json!({ "message": message })),
-            Api::V4 => {
-                let (kind, code) = match self {
-                    RequestError::InvalidToken => ("OAuthException", 190),
-                    _ => ("MLYApiException", 100),
-                };
-                Response::json(status, &v4_error(&message, kind, code, false, trace_id))
-            }
+            // The recorded invalid-token answer has `error_data` and no `is_transient`.
+            Api::V4 if matches!(self, RequestError::InvalidToken) => Response::json(
+                status,
+                &json!({
+                    "error": {
+                        "message": message,
+                        "type": "MLYApiException",
+                        "code": 190,
+                        "error_data": {},
+                        "fbtrace_id": trace(trace_id),
+                    }
+                }),
+            ),
+            Api::V4 => Response::json(
+                status,
+                &v4_error(&message, "MLYApiException", 100, false, trace_id),
+            ),
         }
     }
 }
@@ -77,7 +94,12 @@ pub(crate) fn v4_error(
             "type": kind,
             "code": code,
             "is_transient": is_transient,
-            "fbtrace_id": format!("AMock{trace_id:018}"),
+            "fbtrace_id": trace(trace_id),
         }
     })
+}
+
+/// v4's `fbtrace_id`.
+fn trace(trace_id: u64) -> String {
+    format!("AMock{trace_id:018}")
 }

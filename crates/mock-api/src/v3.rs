@@ -26,9 +26,13 @@ pub(crate) struct PointGeometry {
 
 impl PointGeometry {
     pub(crate) fn of(image: &MockImage) -> PointGeometry {
+        PointGeometry::at([image.lon, image.lat])
+    }
+
+    pub(crate) fn at(coordinates: [f64; 2]) -> PointGeometry {
         PointGeometry {
             kind: "Point",
-            coordinates: [image.lon, image.lat],
+            coordinates,
         }
     }
 }

@@ -10,8 +10,43 @@ use crate::server::Context;
 use crate::v3::PointGeometry;
 use crate::world::MockImage;
 
-/// The fields `/images` can return besides `id`.
-const FIELDS: [&str; 9] = [
+/// The Image node's fields, the complete documented list (`detections` is a connection).
+/// Any other name in `fields=` is refused as the API refuses it.
+const DOCUMENTED_FIELDS: [&str; 29] = [
+    "id",
+    "altitude",
+    "atomic_scale",
+    "camera_parameters",
+    "camera_type",
+    "captured_at",
+    "compass_angle",
+    "computed_altitude",
+    "computed_compass_angle",
+    "computed_geometry",
+    "computed_rotation",
+    "creator",
+    "exif_orientation",
+    "geometry",
+    "height",
+    "is_pano",
+    "make",
+    "model",
+    "thumb_256_url",
+    "thumb_1024_url",
+    "thumb_2048_url",
+    "thumb_original_url",
+    "merge_cc",
+    "mesh",
+    "quality_score",
+    "sequence",
+    "sfm_cluster",
+    "width",
+    "detections",
+];
+
+/// The documented fields the world models, besides `id` (always served). The others are
+/// refused with their own message: the mock would have to invent their values.
+const SERVED_FIELDS: [&str; 10] = [
     "geometry",
     "captured_at",
     "compass_angle",
@@ -20,8 +55,34 @@ const FIELDS: [&str; 9] = [
     "make",
     "model",
     "is_pano",
-    "organization_id",
+    "computed_geometry",
+    "computed_compass_angle",
 ];
+
+/// `/images` search parameters the mock serves: the documented ones but `camera_type` (which
+/// the world does not model), the token and `after`, the cursor of the mock's own
+/// `paging.next` URLs.
+const IMAGES_PARAMETERS: [&str; 13] = [
+    "bbox",
+    "start_captured_at",
+    "end_captured_at",
+    "creator_username",
+    "organization_id",
+    "sequence_id",
+    "is_pano",
+    "make",
+    "model",
+    "limit",
+    "fields",
+    "access_token",
+    "after",
+];
+
+/// Documented `/images` parameters the mock does not serve.
+const UNSERVED_PARAMETERS: [&str; 1] = ["camera_type"];
+
+/// `/image_ids` parameters.
+const IMAGE_IDS_PARAMETERS: [&str; 2] = ["sequence_id", "access_token"];
 
 /// One image as v4 returns it: `id`, then the requested fields that have a value.
 #[derive(Serialize)]
@@ -44,7 +105,9 @@ struct ImageEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     is_pano: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    organization_id: Option<&'a str>,
+    computed_geometry: Option<PointGeometry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    computed_compass_angle: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -87,26 +150,48 @@ pub(crate) fn check_token(
     }
 }
 
+/// Refuses every parameter outside `served` (naming the documented ones it does not serve).
+fn check_parameters(
+    params: &Params,
+    served: &[&str],
+    unserved: &[&str],
+) -> Result<(), RequestError> {
+    match params.names().find(|name| !served.contains(name)) {
+        None => Ok(()),
+        Some(name) if unserved.contains(&name) => Err(RequestError::UnservedParameter {
+            param: name.to_owned(),
+        }),
+        Some(name) => Err(RequestError::UnknownParameter {
+            param: name.to_owned(),
+        }),
+    }
+}
+
 /// Which optional fields a request selected.
-fn selected_fields(params: &Params) -> Result<[bool; FIELDS.len()], RequestError> {
-    let mut selected = [false; FIELDS.len()];
+fn selected_fields(params: &Params) -> Result<[bool; SERVED_FIELDS.len()], RequestError> {
+    let mut selected = [false; SERVED_FIELDS.len()];
     for field in params.list("fields").unwrap_or_default() {
         if field == "id" {
             continue;
         }
-        let idx =
-            FIELDS
-                .iter()
-                .position(|f| *f == field)
-                .ok_or_else(|| RequestError::UnknownField {
+        match SERVED_FIELDS.iter().position(|f| *f == field) {
+            Some(idx) => selected[idx] = true,
+            None if DOCUMENTED_FIELDS.contains(&field) => {
+                return Err(RequestError::UnservedField {
                     field: field.to_owned(),
-                })?;
-        selected[idx] = true;
+                });
+            }
+            None => {
+                return Err(RequestError::UnknownField {
+                    field: field.to_owned(),
+                });
+            }
+        }
     }
     Ok(selected)
 }
 
-fn entry<'a>(image: &'a MockImage, selected: &[bool; FIELDS.len()]) -> ImageEntry<'a> {
+fn entry<'a>(image: &'a MockImage, selected: &[bool; SERVED_FIELDS.len()]) -> ImageEntry<'a> {
     let [
         geometry,
         captured_at,
@@ -116,7 +201,8 @@ fn entry<'a>(image: &'a MockImage, selected: &[bool; FIELDS.len()]) -> ImageEntr
         make,
         model,
         is_pano,
-        org,
+        computed_geometry,
+        computed_compass_angle,
     ] = *selected;
     ImageEntry {
         id: &image.key,
@@ -131,12 +217,18 @@ fn entry<'a>(image: &'a MockImage, selected: &[bool; FIELDS.len()]) -> ImageEntr
         make: make.then_some(image.camera_make.as_deref()).flatten(),
         model: model.then_some(image.camera_model.as_deref()).flatten(),
         is_pano: is_pano.then_some(image.pano),
-        organization_id: org.then_some(image.organization_key.as_deref()).flatten(),
+        computed_geometry: computed_geometry
+            .then_some(image.computed_position.map(PointGeometry::at))
+            .flatten(),
+        computed_compass_angle: computed_compass_angle
+            .then_some(image.computed_ca)
+            .flatten(),
     }
 }
 
 /// `GET /images`.
 pub(crate) fn images(ctx: &Context, params: &Params) -> Result<Response, RequestError> {
+    check_parameters(params, &IMAGES_PARAMETERS, &UNSERVED_PARAMETERS)?;
     let selected = selected_fields(params)?;
     let max_limit = ctx.config.v4_max_limit;
     // A limit above the maximum is served as the maximum, as the Graph API does.
@@ -224,6 +316,7 @@ pub(crate) fn images(ctx: &Context, params: &Params) -> Result<Response, Request
 
 /// `GET /image_ids?sequence_id=X`: the sequence's image ids in capture order.
 pub(crate) fn image_ids(ctx: &Context, params: &Params) -> Result<Response, RequestError> {
+    check_parameters(params, &IMAGE_IDS_PARAMETERS, &[])?;
     let sequence_id = params
         .get("sequence_id")
         .ok_or(RequestError::MissingParameter {

@@ -70,8 +70,14 @@ pub struct MockImage {
     pub user_key: String,
     /// The capturing user's name.
     pub username: String,
-    /// The organisation's key, for the few images uploaded on behalf of one.
+    /// The organisation's key, for the few images uploaded on behalf of one. v3 serves it as
+    /// `organization_key`; v4 only filters by it (`organization_id` is no Image field).
     pub organization_key: Option<String>,
+    /// v4 `computed_geometry`: where structure from motion placed the image, a few metres
+    /// from its GPS position; `None` for images it could not place.
+    pub computed_position: Option<[f64; 2]>,
+    /// v4 `computed_compass_angle`; `None` where `computed_position` is.
+    pub computed_ca: Option<f64>,
 }
 
 /// How [`World::generate`] builds a world.
@@ -138,6 +144,12 @@ const CAPTURE_SPAN_MS: (i64, i64) = (1_388_534_400_000, 1_640_995_200_000);
 /// 2016-03-28 .. 2017-03-28, the tutorial's date range, which gets a good share of captures.
 const TUTORIAL_YEAR_MS: (i64, i64) = (1_459_123_200_000, 1_490_659_200_000);
 const TUTORIAL_YEAR_SHARE: f64 = 0.4;
+/// The share of images structure from motion could not place (no computed values).
+const UNPLACED_SHARE: f64 = 0.08;
+/// Computed positions lie up to this far from the GPS ones.
+const MAX_COMPUTED_OFFSET_M: f64 = 4.0;
+/// Computed positions carry 10 decimals, like the API's.
+const COMPUTED_SCALE: f64 = 1e10;
 
 const MIN_SEQUENCE_LEN: usize = 5;
 const MAX_SEQUENCE_LEN: usize = 120;
@@ -194,6 +206,7 @@ impl World {
                 sequences.push(sequence);
             }
         }
+        place_computed(&mut sequences, config.seed);
         World { users, sequences }
     }
 
@@ -378,6 +391,8 @@ impl Generator {
                 user_key: user.key.clone(),
                 username: user.username.clone(),
                 organization_key: organization_key.clone(),
+                computed_position: None,
+                computed_ca: None,
             });
             captured_at_ms += self.rng.random_range(2_000..=4_000);
         }
@@ -436,4 +451,25 @@ impl Generator {
 
 fn round_position(p: [f64; 2]) -> [f64; 2] {
     p.map(|v| (v * COORDINATE_SCALE).round() / COORDINATE_SCALE)
+}
+
+/// Gives most images a computed position and angle near their own. A generator of its own
+/// (from `seed`) so that the rest of the world is what it was before computed values existed.
+fn place_computed(sequences: &mut [MockSequence], seed: u64) {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5f6d_5f63_6f6d_7075);
+    for image in sequences.iter_mut().flat_map(|s| s.images.iter_mut()) {
+        if rng.random_bool(UNPLACED_SHARE) {
+            continue;
+        }
+        let moved = offset(
+            [image.lon, image.lat],
+            rng.random_range(0.0..MAX_COMPUTED_OFFSET_M),
+            rng.random_range(0.0..360.0),
+        );
+        image.computed_position =
+            Some(moved.map(|v| (v * COMPUTED_SCALE).round() / COMPUTED_SCALE));
+        // Structure from motion finds an angle even where the camera reported none.
+        let reported = image.ca.unwrap_or_else(|| rng.random_range(0.0..360.0));
+        image.computed_ca = Some((reported + rng.random_range(-6.0..6.0)).rem_euclid(360.0));
+    }
 }

@@ -12,8 +12,9 @@ use mock_api::{ACCESS_TOKEN, MockConfig, MockServer, World};
 use serde_json::Value;
 
 const AUTH: &str = "Authorization: OAuth MLY|mock|token";
-const ALL_FIELDS: &str =
-    "id,geometry,captured_at,compass_angle,sequence,creator,make,model,is_pano";
+/// Every field the mock serves.
+const ALL_FIELDS: &str = "id,geometry,captured_at,compass_angle,sequence,creator,make,model,\
+    is_pano,computed_geometry,computed_compass_angle";
 
 fn montana_bbox() -> String {
     let b = MONTANA;
@@ -36,6 +37,31 @@ fn data(reply: &Reply) -> Vec<Value> {
 
 fn key_set(v: &Value) -> BTreeSet<String> {
     v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A JSON value's shape: its kind, and for objects and arrays the shapes inside (an array by
+/// the shape of its first item).
+fn shape(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(n) if n.is_f64() => "float".into(),
+        Value::Number(_) => "integer".into(),
+        Value::String(_) => "string".into(),
+        Value::Array(items) => format!("[{}]", items.first().map_or("".into(), shape)),
+        Value::Object(members) => {
+            let inner: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", shape(v)))
+                .collect();
+            format!("{{{}}}", inner.join(", "))
+        }
+    }
 }
 
 /// Follows `paging.next`; returns the ids in order.
@@ -73,7 +99,7 @@ fn fields_select_what_comes_back_and_none_values_are_absent() {
         .filter(|i| in_bbox(MONTANA, i.lon, i.lat))
         .collect();
     assert_eq!(items.len(), truth.len());
-    let mut saw_missing_make = false;
+    let (mut saw_missing_make, mut saw_unplaced) = (false, false);
     for item in &items {
         let image = truth.iter().find(|i| item["id"] == i.key.as_str()).unwrap();
         assert_eq!(item["geometry"]["coordinates"][0].as_f64(), Some(image.lon));
@@ -85,12 +111,23 @@ fn fields_select_what_comes_back_and_none_values_are_absent() {
         assert_eq!(item["make"].as_str(), image.camera_make.as_deref());
         assert_eq!(item["model"].as_str(), image.camera_model.as_deref());
         assert_eq!(item["is_pano"].as_bool(), Some(image.pano));
+        assert_eq!(item["computed_compass_angle"].as_f64(), image.computed_ca);
+        match image.computed_position {
+            Some(p) => assert_eq!(
+                item["computed_geometry"],
+                serde_json::json!({"type": "Point", "coordinates": p})
+            ),
+            None => {
+                assert!(item.get("computed_geometry").is_none());
+                saw_unplaced = true;
+            }
+        }
         if image.camera_make.is_none() {
             assert!(item.get("make").is_none());
             saw_missing_make = true;
         }
     }
-    assert!(saw_missing_make);
+    assert!(saw_missing_make && saw_unplaced);
     let ids_only = data(&v4(addr, &format!("/images?bbox={}", montana_bbox())));
     assert!(
         ids_only
@@ -111,21 +148,43 @@ fn fields_select_what_comes_back_and_none_values_are_absent() {
 fn the_error_envelope_reports_bad_fields_big_boxes_and_missing_filters() {
     let server = MockServer::start_blocking(MockConfig::default(), 0).unwrap();
     let addr = server.addr();
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/tests/fixtures/josm-application_request_limit_reached.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    for target in [
-        format!("/images?bbox={}&fields=id,thumb_256_url", montana_bbox()),
-        "/images?bbox=-114.1,46.8,-113.9,46.9".to_owned(),
-        "/images?fields=id".to_owned(),
-        "/images?bbox=1,2,3".to_owned(),
-        format!("/images?bbox={}&limit=0", montana_bbox()),
-        "/image_ids".to_owned(),
+    let fixture = fixture("josm-application_request_limit_reached.json");
+    let bbox = montana_bbox();
+    for (target, message) in [
+        // What the live API answers the old client's field list: not an Image field.
+        (
+            format!("/images?bbox={bbox}&fields={ALL_FIELDS},organization_id"),
+            Some("Tried accessing nonexisting field (organization_id) on node type (Image)"),
+        ),
+        // Search parameters are no fields either.
+        (
+            format!("/images?bbox={bbox}&fields=id,creator_username"),
+            Some("Tried accessing nonexisting field (creator_username) on node type (Image)"),
+        ),
+        (
+            format!("/images?bbox={bbox}&fields=id,thumb_256_url"),
+            Some(
+                "Field (thumb_256_url) of node type (Image) is documented but not served by \
+                 the mock API",
+            ),
+        ),
+        (
+            format!("/images?bbox={bbox}&per_page=10"),
+            Some("Tried using nonexisting parameter (per_page) on this endpoint"),
+        ),
+        (
+            format!("/images?bbox={bbox}&camera_type=fisheye"),
+            Some("Parameter (camera_type) is documented but not served by the mock API"),
+        ),
+        (
+            "/image_ids?sequence_id=x&fields=id".to_owned(),
+            Some("Tried using nonexisting parameter (fields) on this endpoint"),
+        ),
+        ("/images?bbox=-114.1,46.8,-113.9,46.9".to_owned(), None),
+        ("/images?fields=id".to_owned(), None),
+        ("/images?bbox=1,2,3".to_owned(), None),
+        (format!("/images?bbox={bbox}&limit=0"), None),
+        ("/image_ids".to_owned(), None),
     ] {
         let reply = v4(addr, &target);
         assert_eq!(reply.status, 400, "{target}");
@@ -138,10 +197,39 @@ fn the_error_envelope_reports_bad_fields_big_boxes_and_missing_filters() {
         assert_eq!(body["error"]["code"], 100);
         assert_eq!(body["error"]["type"], "MLYApiException");
         assert_eq!(body["error"]["is_transient"], false);
+        if let Some(message) = message {
+            assert_eq!(body["error"]["message"], message, "{target}");
+        }
     }
     // Just under the area limit is fine.
     let reply = v4(addr, "/images?bbox=-114.0,46.8,-113.9,46.8999");
     assert_eq!(reply.status, 200);
+}
+
+#[test]
+fn served_fields_have_the_recorded_entities_shapes() {
+    let server = MockServer::start_blocking(MockConfig::default(), 0).unwrap();
+    let items = data(&v4(
+        server.addr(),
+        &format!("/images?bbox={}&fields={ALL_FIELDS}", montana_bbox()),
+    ));
+    // An image with every field, as in the recordings.
+    let full = items
+        .iter()
+        .find(|i| key_set(i).len() == ALL_FIELDS.split(',').count())
+        .unwrap();
+    let mut compared = 0;
+    for name in ["josm-148137757289079.json", "josm-338231874314914.json"] {
+        let recorded = fixture(name);
+        for field in ALL_FIELDS.split(',') {
+            if let Some(value) = recorded.get(field) {
+                assert_eq!(shape(&full[field]), shape(value), "{name}: {field}");
+                compared += 1;
+            }
+        }
+    }
+    // id, geometry, captured_at, compass_angle, sequence and the two computed fields.
+    assert_eq!(compared, 2 * 7);
 }
 
 #[test]
@@ -293,9 +381,11 @@ fn a_wrong_or_missing_token_is_refused_with_code_190() {
     ] {
         assert_eq!(reply.status, 401);
         let error = &reply.json()["error"];
-        assert_eq!(error["code"], 190);
-        assert_eq!(error["type"], "OAuthException");
-        assert_eq!(error["message"], "Invalid OAuth 2.0 Access Token");
+        let recorded = fixture("josm-internal_server_error.json");
+        assert_eq!(key_set(error), key_set(&recorded["error"]));
+        for member in ["code", "type", "message", "error_data"] {
+            assert_eq!(error[member], recorded["error"][member], "{member}");
+        }
     }
     let by_param = get(
         addr,

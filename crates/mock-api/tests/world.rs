@@ -196,6 +196,41 @@ fn steps_are_five_to_fifteen_metres_and_two_to_four_seconds() {
 }
 
 #[test]
+fn most_images_have_computed_values_near_their_own_and_some_none() {
+    let world = World::demo();
+    let images: Vec<&MockImage> = world.images().collect();
+    let placed: Vec<&&MockImage> = images
+        .iter()
+        .filter(|i| i.computed_position.is_some())
+        .collect();
+    let share = placed.len() as f64 / images.len() as f64;
+    assert!((0.85..0.97).contains(&share), "{share}");
+    // Both or neither.
+    assert!(
+        images
+            .iter()
+            .all(|i| i.computed_position.is_some() == i.computed_ca.is_some())
+    );
+    for image in placed {
+        let moved = haversine([image.lon, image.lat], image.computed_position.unwrap());
+        assert!(moved < 4.01, "{} moved {moved} m", image.key);
+        assert_ne!(image.computed_position, Some([image.lon, image.lat]));
+        let computed = image.computed_ca.unwrap();
+        assert!((0.0..360.0).contains(&computed));
+        if let Some(ca) = image.ca {
+            let d = (computed - ca).rem_euclid(360.0);
+            assert!(d.min(360.0 - d) <= 6.0, "{ca} vs {computed}");
+        }
+    }
+    // Some images without a reported angle still got a computed one.
+    assert!(
+        images
+            .iter()
+            .any(|i| i.ca.is_none() && i.computed_ca.is_some())
+    );
+}
+
+#[test]
 fn config_can_break_one_sequences_coordinate_properties() {
     let world = World::generate(&WorldConfig {
         broken_coordinate_properties: true,

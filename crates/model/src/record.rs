@@ -27,8 +27,15 @@ pub struct Image {
     pub user_key: Option<String>,
     /// The capturing user's name.
     pub username: Option<String>,
-    /// The organisation's key, when the API sends one.
+    /// The organisation's key, when the API sends one (v3 only: no v4 Image field carries it).
     pub organization_key: Option<String>,
+    /// The position structure from motion computed (v4 `computed_geometry`), beside the GPS
+    /// position that stays the geometry.
+    pub computed_position: Option<Position>,
+    /// The camera angle structure from motion computed (v4 `computed_compass_angle`).
+    pub computed_ca: Option<f64>,
+    /// The image's page in the Mapillary viewer.
+    pub url: Option<String>,
     /// Any other property the API sent, sorted by name (GeoJSON output only).
     pub extra: Vec<(String, serde_json::Value)>,
 }
@@ -64,6 +71,10 @@ impl Image {
                 text(self.user_key),
                 text(self.username),
                 text(self.organization_key),
+                float(self.computed_position.map(|[lon, _]| lon)),
+                float(self.computed_position.map(|[_, lat]| lat)),
+                float(self.computed_ca),
+                text(self.url),
             ],
             id: self.key,
             extra: self.extra,
@@ -93,6 +104,8 @@ pub struct Sequence {
     pub pano: Option<bool>,
     /// The capturing user's key.
     pub user_key: Option<String>,
+    /// The sequence's first image in the Mapillary viewer.
+    pub url: Option<String>,
     /// Any other property the API sent, sorted by name (GeoJSON output only).
     pub extra: Vec<(String, serde_json::Value)>,
 }
@@ -145,6 +158,7 @@ impl Sequence {
                 text(self.created_at),
                 boolean(self.pano),
                 text(self.user_key),
+                text(self.url),
             ],
             extra,
         }

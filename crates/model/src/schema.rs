@@ -71,12 +71,17 @@ pub struct Schema {
     pub name_field: usize,
     /// The field used as the feature's time (GPX `<time>`), if any.
     pub time_field: Option<usize>,
+    /// The field holding the feature's web link (GPX `<link href>`), if any.
+    pub link_field: Option<usize>,
     /// For point layers in CSV: the `lon`,`lat` columns come right after this field.
     pub coords_after: Option<usize>,
 }
 
 const KEY_WIDTH: u8 = 40;
 const NAME_WIDTH: u8 = 80;
+/// A viewer link: the 36-byte `https://www.mapillary.com/app/?pKey=` plus an id of up to 44
+/// characters (v4 ids have about 20 digits, v3 keys 22 characters).
+const URL_WIDTH: u8 = 80;
 
 const fn field(
     name: &'static str,
@@ -102,7 +107,30 @@ const fn field(
     }
 }
 
+/// `field` with its own DBF width and decimals.
+const fn sized(field: Field, width: u8, decimals: u8) -> Field {
+    Field {
+        width,
+        decimals,
+        ..field
+    }
+}
+
 use FieldKind::{Bool, Float, Id, Integer, Text, Timestamp};
+
+/// The link field of images and sequences: an id-like value no writer alters.
+const fn url_field(source: &'static str) -> Field {
+    sized(field("url", "url", Id, source), URL_WIDTH, 0)
+}
+
+/// A computed coordinate: 9 decimals (0.1 mm) in DBF, full precision elsewhere.
+const fn coordinate_field(
+    name: &'static str,
+    dbf_name: &'static str,
+    source: &'static str,
+) -> Field {
+    sized(field(name, dbf_name, Float, source), 15, 9)
+}
 
 const IMAGE_FIELDS: &[Field] = &[
     field("key", "key", Id, "v3 `key`; v4 `id`"),
@@ -143,7 +171,26 @@ const IMAGE_FIELDS: &[Field] = &[
         "organization_key",
         "org_key",
         Id,
-        "v3 `organization_key`; v4 `organization_id`",
+        "v3 `organization_key`; v4 none (empty: no Image field carries it)",
+    ),
+    coordinate_field(
+        "computed_lon",
+        "cmp_lon",
+        "v3 none (empty); v4 `computed_geometry` longitude",
+    ),
+    coordinate_field(
+        "computed_lat",
+        "cmp_lat",
+        "v3 none (empty); v4 `computed_geometry` latitude",
+    ),
+    field(
+        "computed_ca",
+        "cmp_ca",
+        Float,
+        "v3 none (empty); v4 `computed_compass_angle`",
+    ),
+    url_field(
+        "v3 `https://www.mapillary.com/map/im/<key>`; v4 `https://www.mapillary.com/app/?pKey=<id>`",
     ),
 ];
 
@@ -179,6 +226,7 @@ const SEQUENCE_FIELDS: &[Field] = &[
         Id,
         "v3 `user_key`; v4 first image's `creator.id`",
     ),
+    url_field("the first image's `url` (v3 link form for v3 keys)"),
 ];
 
 const SEQUENCE_POINT_FIELDS: &[Field] = &[
@@ -204,6 +252,7 @@ static IMAGES: Schema = Schema {
     fields: IMAGE_FIELDS,
     name_field: 0,
     time_field: Some(4),
+    link_field: Some(13),
     coords_after: Some(0),
 };
 
@@ -213,6 +262,7 @@ static SEQUENCES: Schema = Schema {
     fields: SEQUENCE_FIELDS,
     name_field: 0,
     time_field: Some(2),
+    link_field: Some(6),
     coords_after: None,
 };
 
@@ -222,6 +272,7 @@ static SEQUENCE_POINTS: Schema = Schema {
     fields: SEQUENCE_POINT_FIELDS,
     name_field: 2,
     time_field: None,
+    link_field: None,
     coords_after: Some(2),
 };
 
@@ -278,4 +329,27 @@ pub struct Feature {
     /// Further properties the API sent (sorted by name). Only GeoJSON carries them: other
     /// formats have fixed columns. Sequences keep their `coordinateProperties` here.
     pub extra: Vec<(String, serde_json::Value)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_fields_point_at_their_columns() {
+        let name = |schema: &Schema, idx: Option<usize>| idx.map(|i| schema.fields[i].name);
+        let images = Schema::of(Resource::Images);
+        assert_eq!(name(images, Some(images.name_field)), Some("key"));
+        assert_eq!(name(images, images.time_field), Some("captured_at"));
+        assert_eq!(name(images, images.link_field), Some("url"));
+        let sequences = Schema::of(Resource::Sequences);
+        assert_eq!(name(sequences, sequences.time_field), Some("captured_at"));
+        assert_eq!(name(sequences, sequences.link_field), Some("url"));
+        let points = Schema::of(Resource::SequencePoints);
+        assert_eq!(name(points, Some(points.name_field)), Some("image_key"));
+        assert_eq!(points.link_field, None);
+        for schema in [images, sequences, points] {
+            assert!(schema.fields.iter().all(|f| f.dbf_name.len() <= 10));
+        }
+    }
 }

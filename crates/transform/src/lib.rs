@@ -42,6 +42,7 @@ mod candidate;
 mod config;
 mod error;
 mod json;
+mod link;
 mod report;
 mod scan;
 mod seen;

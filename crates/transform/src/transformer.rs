@@ -487,7 +487,7 @@ fn sequence_problem(sequence: &Sequence, max_vertices: usize) -> Option<String> 
     }
 }
 
-fn position_problem([lon, lat]: Position) -> Option<String> {
+pub(crate) fn position_problem([lon, lat]: Position) -> Option<String> {
     let valid = lon.is_finite()
         && lat.is_finite()
         && (-180.0..=180.0).contains(&lon)

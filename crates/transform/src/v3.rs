@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::candidate::{Normal, Reject};
 use crate::json::{self, Properties, RawGeometry};
+use crate::link;
 use crate::time::parse_rfc3339_ms;
 
 /// One v3 feature, of either resource.
@@ -102,13 +103,16 @@ fn image(
     }
 }
 
-/// Sets the image's fields from its properties; returns `captured_at` in milliseconds.
+/// Sets the image's fields from its properties; returns `captured_at` in milliseconds. The
+/// v3 API sends no `computed_*` or `url`: they are read for files this tool exported, so that
+/// converting one again keeps them (a v4 link stays a v4 link).
 fn fill_image(
     image: &mut Image,
     properties: Properties<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<i64>, String> {
     let mut captured_at = None;
+    let (mut computed_lon, mut computed_lat) = (None, None);
     let mut extra = Vec::new();
     for (name, value) in properties.0 {
         match &*name {
@@ -121,8 +125,19 @@ fn fill_image(
             "user_key" => image.user_key = json::id_text(&name, value)?,
             "username" => image.username = json::text(&name, value)?,
             "organization_key" => image.organization_key = json::id_text(&name, value)?,
+            "computed_lon" => computed_lon = json::number(&name, value)?,
+            "computed_lat" => computed_lat = json::number(&name, value)?,
+            "computed_ca" => image.computed_ca = json::number(&name, value)?,
+            "url" => image.url = json::text(&name, value)?,
             _ => extra.push((name.into_owned(), value)),
         }
+    }
+    image.computed_position = computed_lon.zip(computed_lat).map(|(lon, lat)| [lon, lat]);
+    if image.computed_position.is_none() && (computed_lon.is_some() || computed_lat.is_some()) {
+        warnings.push("computed_lon and computed_lat come in pairs: both left empty".into());
+    }
+    if image.url.is_none() {
+        image.url = link::v3_image(&image.key);
     }
     image.extra = json::sorted_extra(extra);
     let captured_ms;
@@ -174,8 +189,15 @@ fn fill_sequence(
             "coordinateProperties" => {
                 (sequence.cas, sequence.image_keys) = coordinate_properties(value)?;
             }
+            "url" => sequence.url = json::text(&name, value)?,
             _ => extra.push((name.into_owned(), value)),
         }
+    }
+    if sequence.url.is_none() {
+        sequence.url = sequence
+            .image_keys
+            .first()
+            .and_then(|key| link::v3_image(key.as_deref()?));
     }
     sequence.extra = json::sorted_extra(extra);
     let captured_ms;
@@ -280,7 +302,34 @@ mod tests {
         let names: Vec<_> = i.extra.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["quality_score", "zeta"]);
         assert_eq!(i.extra[1].1, serde_json::json!([1]));
+        assert_eq!(i.url.as_deref(), Some("https://www.mapillary.com/map/im/k"));
+        assert_eq!((i.computed_position, i.computed_ca), (None, None));
         assert!(image.warnings.is_empty());
+    }
+
+    #[test]
+    fn an_exported_image_keeps_its_link_and_computed_values() {
+        let image = image_of(
+            r#"{"properties":{"key":"1","url":"https://www.mapillary.com/app/?pKey=1",
+            "computed_lon":1.5,"computed_lat":2.5,"computed_ca":null},
+            "geometry":{"type":"Point","coordinates":[1,2]}}"#,
+        );
+        let i = &image.record;
+        assert_eq!(
+            i.url.as_deref(),
+            Some("https://www.mapillary.com/app/?pKey=1")
+        );
+        assert_eq!(
+            (i.computed_position, i.computed_ca),
+            (Some([1.5, 2.5]), None)
+        );
+        assert!(i.extra.is_empty());
+        let half = image_of(
+            r#"{"properties":{"key":"1","computed_lon":1.5},
+            "geometry":{"type":"Point","coordinates":[1,2]}}"#,
+        );
+        assert_eq!(half.record.computed_position, None);
+        assert_eq!(half.warnings.len(), 1);
     }
 
     #[test]
@@ -309,6 +358,7 @@ mod tests {
         assert_eq!(s.image_keys, vec![Some("a".into()), Some("b".into())]);
         assert_eq!(s.created_at.as_deref(), Some("2016-03-17T10:47:53.106Z"));
         assert_eq!(s.extra, vec![("username".into(), serde_json::json!("u"))]);
+        assert_eq!(s.url.as_deref(), Some("https://www.mapillary.com/map/im/a"));
     }
 
     #[test]

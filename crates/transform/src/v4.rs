@@ -7,6 +7,8 @@ use serde_json::value::RawValue;
 use crate::TransformError;
 use crate::candidate::{Normal, Reject};
 use crate::json::{Id, RawGeometry};
+use crate::link;
+use crate::transformer::position_problem;
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -44,8 +46,10 @@ struct V4Image<'a> {
     creator: Option<Creator>,
     #[serde(default)]
     sequence: Option<Id>,
+    #[serde(borrow, default)]
+    computed_geometry: Option<RawGeometry<'a>>,
     #[serde(default)]
-    organization_id: Option<Id>,
+    computed_compass_angle: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -103,9 +107,23 @@ pub(crate) fn image(item: &RawValue) -> Result<Normal<Image>, Reject> {
     let (user_key, username) = raw
         .creator
         .map_or((None, None), |c| (c.id.map(|id| id.0), c.username));
+    let mut warnings = Vec::new();
+    // The computed position is extra information: a bad one is left empty, never the image.
+    let computed_position = raw.computed_geometry.and_then(|g| {
+        let position = match &*g.kind {
+            "Point" => g.point(),
+            kind => Err(format!("geometry of type `{kind}` (expected Point)")),
+        }
+        .and_then(|p| position_problem(p).map_or(Ok(p), Err));
+        position
+            .map_err(|reason| warnings.push(format!("computed_geometry left empty: {reason}")))
+            .ok()
+    });
+    let key = key.unwrap_or_default();
     Ok(Normal {
         record: Image {
-            key: key.unwrap_or_default(),
+            url: link::v4_image(&key),
+            key,
             lon,
             lat,
             ca: raw.compass_angle,
@@ -116,11 +134,14 @@ pub(crate) fn image(item: &RawValue) -> Result<Normal<Image>, Reject> {
             sequence_key: raw.sequence.map(|id| id.0),
             user_key,
             username,
-            organization_key: raw.organization_id.map(|id| id.0),
+            // No Image field carries the organisation (`organization_id` is only a filter).
+            organization_key: None,
+            computed_position,
+            computed_ca: raw.computed_compass_angle,
             extra: Vec::new(),
         },
         captured_ms: raw.captured_at,
-        warnings: Vec::new(),
+        warnings,
         username: None,
     })
 }
@@ -157,6 +178,7 @@ pub(crate) fn sequence(mut images: Vec<Normal<Image>>) -> Option<Normal<Sequence
         captured_at: first.record.captured_at.clone(),
         pano: first.record.pano,
         user_key: first.record.user_key.clone(),
+        url: link::v4_image(&first.record.key),
         ..Sequence::default()
     };
     let captured_ms = first.captured_ms;
@@ -191,8 +213,12 @@ mod tests {
         let page = items(
             r#"{"data":[{"id":123,"geometry":{"type":"Point","coordinates":[1.5,2.5]},
             "captured_at":0,"compass_angle":90.0,"make":"m","model":"x","is_pano":true,
-            "creator":{"id":"7","username":"u"},"sequence":"s","organization_id":99},
-            {"id":"only","geometry":{"type":"Point","coordinates":[0,0]}}]}"#,
+            "creator":{"id":"7","username":"u"},"sequence":"s",
+            "computed_geometry":{"type":"Point","coordinates":[1.25,2.75]},
+            "computed_compass_angle":91.5},
+            {"id":"only","geometry":{"type":"Point","coordinates":[0,0]}},
+            {"id":"9","geometry":{"type":"Point","coordinates":[0,0]},
+            "computed_geometry":{"type":"Point","coordinates":[0,91]}}]}"#,
         );
         let full = image(&page[0]).unwrap().record;
         assert_eq!(full.key, "123");
@@ -208,9 +234,26 @@ mod tests {
         assert_eq!(full.user_key.as_deref(), Some("7"));
         assert_eq!(full.username.as_deref(), Some("u"));
         assert_eq!(full.sequence_key.as_deref(), Some("s"));
-        assert_eq!(full.organization_key.as_deref(), Some("99"));
+        assert_eq!(full.organization_key, None);
+        assert_eq!(full.computed_position, Some([1.25, 2.75]));
+        assert_eq!(full.computed_ca, Some(91.5));
+        assert_eq!(
+            full.url.as_deref(),
+            Some("https://www.mapillary.com/app/?pKey=123")
+        );
         let bare = image(&page[1]).unwrap().record;
-        assert_eq!(bare, model::Image::new("only", 0.0, 0.0));
+        assert_eq!(
+            bare,
+            model::Image {
+                url: Some("https://www.mapillary.com/app/?pKey=only".into()),
+                ..model::Image::new("only", 0.0, 0.0)
+            }
+        );
+        // A computed position off the globe is left empty and said so; the image stays.
+        let odd = image(&page[2]).unwrap();
+        assert_eq!(odd.record.computed_position, None);
+        assert_eq!(odd.warnings.len(), 1, "{:?}", odd.warnings);
+        assert!(odd.warnings[0].starts_with("computed_geometry left empty: position [0, 91]"));
     }
 
     #[test]
@@ -256,6 +299,10 @@ mod tests {
         assert_eq!(s.camera_make.as_deref(), Some("first"));
         assert_eq!(s.captured_at.as_deref(), Some("1970-01-01T00:00:00.001Z"));
         assert_eq!(s.created_at, None);
+        assert_eq!(
+            s.url.as_deref(),
+            Some("https://www.mapillary.com/app/?pKey=c")
+        );
         assert!(sequence(Vec::new()).is_none());
     }
 }

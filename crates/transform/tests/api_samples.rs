@@ -217,6 +217,9 @@ fn v4_image_entities_normalise() {
         ca: Some(327.58),
         captured_at: Some("2019-07-21T14:57:28.460Z".into()),
         sequence_key: Some("7nfcwfvjdtphz7yj6zat6a".into()),
+        computed_position: Some([-108.57077016445, 39.065738749246]),
+        computed_ca: Some(359.18081230616),
+        url: Some("https://www.mapillary.com/app/?pKey=148137757289079".into()),
         ..Image::default()
     };
     assert_eq!(out.images[0], expected);

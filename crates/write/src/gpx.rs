@@ -2,9 +2,10 @@
 //! all this output needs, and it avoids an XML writer's per-event overhead).
 //!
 //! Point layers: one `<wpt lat lon>` per feature holding `<time>` (the schema's time field, when
-//! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), then `<extensions>` with
-//! every other non-null field as `<mly:FIELD>` in [`GPX_EXTENSION_NAMESPACE`]. Line layers: one
-//! `<trk>` per feature with `<name>`, `<extensions>` and one `<trkseg>`; each `<trkpt>` carries the
+//! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), `<link href>` (the schema's
+//! link field), then `<extensions>` with every other non-null field as `<mly:FIELD>` in
+//! [`GPX_EXTENSION_NAMESPACE`]. Line layers: one `<trk>` per feature with `<name>`, `<link>`,
+//! `<extensions>` and one `<trkseg>`; each `<trkpt>` carries the
 //! vertex's `image_key` and `ca` from the feature's `coordinateProperties` when it has them.
 //!
 //! Longitude 180 is written as -180 (the same meridian: the schema's range is [-180, 180)).
@@ -59,12 +60,14 @@ impl GpxSink {
                     x.element("time", schema.fields[t].name, &feature.values[t], "")?;
                 }
                 x.element("name", schema.fields[schema.name_field].name, name, "")?;
+                x.link(schema, &feature.values)?;
                 x.extensions(schema, &feature.values, time)?;
                 x.w.write_all(b"</wpt>\n")
             }
             Geometry::LineString(line) => {
                 x.w.write_all(b"<trk>")?;
                 x.element("name", schema.fields[schema.name_field].name, name, "")?;
+                x.link(schema, &feature.values)?;
                 x.extensions(schema, &feature.values, None)?;
                 x.w.write_all(b"<trkseg>\n")?;
                 let vertex = VertexProperties::of(feature);
@@ -180,8 +183,22 @@ impl<W: Write> Xml<'_, W> {
         write!(self.w, "</{prefix}{tag}>")
     }
 
-    /// `<extensions>` with every non-null field but the name and the one written as `<time>`;
-    /// nothing when that leaves none.
+    /// `<link href="..."/>` from the schema's link field, when it has a text value. Its place
+    /// (after `<name>`, before `<extensions>`) is the schema's order for `wpt` and `trk` alike.
+    fn link(&mut self, schema: &Schema, values: &[Value]) -> io::Result<()> {
+        let Some(field) = schema.link_field else {
+            return Ok(());
+        };
+        let Value::Text(href) = &values[field] else {
+            return Ok(());
+        };
+        self.w.write_all(b"<link href=\"")?;
+        self.text(schema.fields[field].name, href)?;
+        self.w.write_all(b"\"/>")
+    }
+
+    /// `<extensions>` with every non-null field but the name, the link and the one written as
+    /// `<time>`; nothing when that leaves none.
     fn extensions(
         &mut self,
         schema: &Schema,
@@ -191,6 +208,7 @@ impl<W: Write> Xml<'_, W> {
         let shown = |i: usize| {
             i != schema.name_field
                 && Some(i) != time
+                && Some(i) != schema.link_field
                 && match &values[i] {
                     Value::Null => false,
                     Value::Float(f) => f.is_finite(),

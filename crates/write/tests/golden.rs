@@ -96,7 +96,9 @@ fn csv_formula_guard_can_be_turned_off() {
         "{text}"
     );
     assert!(
-        text.contains(",=HYPERLINK(1),,=HYPERLINK(1),bell\u{7}\r\n"),
+        text.contains(
+            ",=HYPERLINK(1),,=HYPERLINK(1),bell\u{7},-179.5,90,,\"https://example.org/?a=1&b=\"\"<x>\"\"\"\r\n"
+        ),
         "{text}"
     );
     assert!(!text.contains(",'"), "{text}");

@@ -141,6 +141,15 @@ fn gpx_elements(path: &Path) -> Vec<(String, BTreeMap<String, String>)> {
                 depth_names.push(name);
                 text.clear();
             }
+            // `<link href="..."/>`: its href, unescaped.
+            Event::Empty(e) if depth_names.len() == 2 && e.name().as_ref() == "link" => {
+                let href = e.try_get_attribute("href").unwrap().unwrap();
+                let href = href
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .unwrap()
+                    .into_owned();
+                items.last_mut().unwrap().1.insert("link".into(), href);
+            }
             Event::Text(t) => text.push_str(&t.xml10_content()),
             Event::GeneralRef(r) => {
                 let name: &str = r.as_ref();
@@ -176,7 +185,7 @@ fn gpx_elements(path: &Path) -> Vec<(String, BTreeMap<String, String>)> {
     items
 }
 
-/// What GPX must hold of `feature`: name, time (when valid) and mly: extensions.
+/// What GPX must hold of `feature`: name, time (when valid), link and mly: extensions.
 fn gpx_expected(
     schema: &Schema,
     feature: &Feature,
@@ -192,6 +201,8 @@ fn gpx_expected(
             "name".to_owned()
         } else if Some(i) == schema.time_field && time_written {
             "time".to_owned()
+        } else if Some(i) == schema.link_field {
+            "link".to_owned()
         } else {
             format!("mly:{}", field.name)
         };

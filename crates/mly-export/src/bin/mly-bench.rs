@@ -168,7 +168,7 @@ fn random_sequence(mix: &mut Mix) -> Sequence {
         created_at: Some(model::format_epoch_ms(1_700_000_000_000)),
         pano: Some(false),
         user_key: Some(user_key.to_owned()),
-        extra: Vec::new(),
+        ..Sequence::default()
     }
 }
 

@@ -96,22 +96,30 @@ pub fn truth_sequences<'w>(
         .collect()
 }
 
-/// Which declared fields a comparison leaves out (documented differences).
+/// Which API made an export: the fields whose values differ by design (documented) follow it.
+/// v4 sequences have no `created_at` and v4 images no `organization_key` (null there); only v4
+/// has the computed values; the viewer links have one form per API.
 #[derive(Clone, Copy)]
-pub struct Skip {
-    /// v4 sequences have no `created_at` (documented): null there.
-    pub v4_created_at: bool,
+pub struct ApiForm {
+    pub v4: bool,
 }
 
-pub const V3: Skip = Skip {
-    v4_created_at: false,
-};
-pub const V4: Skip = Skip {
-    v4_created_at: true,
-};
+pub const V3: ApiForm = ApiForm { v4: false };
+pub const V4: ApiForm = ApiForm { v4: true };
+
+impl ApiForm {
+    /// The viewer link of an image key.
+    pub fn url(self, key: &str) -> Value {
+        if self.v4 {
+            json!(format!("https://www.mapillary.com/app/?pKey={key}"))
+        } else {
+            json!(format!("https://www.mapillary.com/map/im/{key}"))
+        }
+    }
+}
 
 /// The exported images GeoJSON equals the truth: key set, coordinates, every declared field.
-pub fn assert_images_equal(dir: &Path, truth: &BTreeMap<String, &MockImage>) {
+pub fn assert_images_equal(dir: &Path, truth: &BTreeMap<String, &MockImage>, api: ApiForm) {
     let got = super::geojson_features(&dir.join("images.geojson"), "key");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -137,8 +145,20 @@ pub fn assert_images_equal(dir: &Path, truth: &BTreeMap<String, &MockImage>) {
             ("sequence_key", json!(image.sequence_key)),
             ("user_key", json!(image.user_key)),
             ("username", json!(image.username)),
-            ("organization_key", opt_str(&image.organization_key)),
         ];
+        let (organization_key, computed) = if api.v4 {
+            (Value::Null, image.computed_position)
+        } else {
+            (opt_str(&image.organization_key), None)
+        };
+        let computed_ca = if api.v4 { image.computed_ca } else { None };
+        let expected = expected.into_iter().chain([
+            ("organization_key", organization_key),
+            ("computed_lon", opt_f64(computed.map(|p| p[0]))),
+            ("computed_lat", opt_f64(computed.map(|p| p[1]))),
+            ("computed_ca", opt_f64(computed_ca)),
+            ("url", api.url(&image.key)),
+        ]);
         for (field, value) in expected {
             assert_eq!(p[field], value, "image {key} field {field}");
         }
@@ -147,7 +167,7 @@ pub fn assert_images_equal(dir: &Path, truth: &BTreeMap<String, &MockImage>) {
 
 /// The exported sequences and sequence points equal the truth: key sets, whole lines,
 /// per-vertex properties and every declared field.
-pub fn assert_sequences_equal(dir: &Path, truth: &BTreeMap<String, &MockSequence>, skip: Skip) {
+pub fn assert_sequences_equal(dir: &Path, truth: &BTreeMap<String, &MockSequence>, api: ApiForm) {
     let got = super::geojson_features(&dir.join("sequences.geojson"), "key");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -165,7 +185,7 @@ pub fn assert_sequences_equal(dir: &Path, truth: &BTreeMap<String, &MockSequence
             "line of sequence {key}"
         );
         let p = &feature["properties"];
-        let created_at = if skip.v4_created_at {
+        let created_at = if api.v4 {
             Value::Null
         } else {
             json!(iso_ms(s.created_at_ms))
@@ -177,6 +197,7 @@ pub fn assert_sequences_equal(dir: &Path, truth: &BTreeMap<String, &MockSequence
             ("created_at", created_at),
             ("pano", json!(s.pano)),
             ("user_key", json!(s.user_key)),
+            ("url", api.url(&s.images[0].key)),
         ];
         for (field, value) in expected {
             assert_eq!(p[field], value, "sequence {key} field {field}");

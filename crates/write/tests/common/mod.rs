@@ -59,6 +59,9 @@ pub fn real_images() -> Vec<Image> {
                 user_key: text(p, "user_key"),
                 username: text(p, "username"),
                 organization_key: text(p, "organization_key"),
+                computed_position: None,
+                computed_ca: None,
+                url: text(p, "key").map(|k| format!("https://www.mapillary.com/map/im/{k}")),
                 extra: Vec::new(),
             }
         })
@@ -97,6 +100,9 @@ pub fn real_sequence() -> Sequence {
         created_at: text(p, "created_at"),
         pano: p["pano"].as_bool(),
         user_key: text(p, "user_key"),
+        url: cp["image_keys"][0]
+            .as_str()
+            .map(|k| format!("https://www.mapillary.com/map/im/{k}")),
         extra: vec![("username".to_owned(), p["username"].clone())],
     }
 }
@@ -110,6 +116,9 @@ pub fn images() -> Vec<Image> {
         captured_at: Some("1970-01-01T00:00:00.000Z".into()),
         pano: Some(true),
         username: Some("東京マッパー".into()),
+        computed_position: Some([-179.999999999, 89.9999999995]),
+        computed_ca: Some(359.99999),
+        url: Some("https://www.mapillary.com/app/?pKey=k2".into()),
         extra: vec![("quality_score".into(), serde_json::json!(0.5))],
         ..Image::new("k2", 180.0, -90.0)
     });
@@ -120,6 +129,8 @@ pub fn images() -> Vec<Image> {
         sequence_key: Some("=HYPERLINK(1)".into()),
         username: Some("=HYPERLINK(1)".into()),
         organization_key: Some("bell\u{7}".into()),
+        computed_position: Some([-179.5, 90.0]),
+        url: Some("https://example.org/?a=1&b=\"<x>\"".into()),
         ..Image::new("=HYPERLINK(1)", -179.5, 89.999999)
     });
     images
