@@ -108,7 +108,8 @@ fn expected_files(formats: &[&str]) -> BTreeSet<String> {
 }
 
 /// Every input property is in the output with the same value; every other output property is
-/// null (a declared field the API did not send).
+/// null (a declared field the API did not send), but `url`, the viewer link of the image (or
+/// of the sequence's first image) in its v3 form.
 fn assert_same_feature(what: &str, input: &Value, output: &Value) {
     assert_eq!(output["geometry"], input["geometry"], "{what}: geometry");
     let (inp, out) = (
@@ -118,11 +119,18 @@ fn assert_same_feature(what: &str, input: &Value, output: &Value) {
     for (name, value) in inp {
         assert_eq!(out.get(name), Some(value), "{what}: property {name}");
     }
+    let image_key = input["properties"]["coordinateProperties"]["image_keys"]
+        .get(0)
+        .unwrap_or(&input["properties"]["key"]);
+    let url = json!(format!(
+        "https://www.mapillary.com/map/im/{}",
+        image_key.as_str().unwrap()
+    ));
     for (name, value) in out {
         if !inp.contains_key(name) {
+            let expected = if name == "url" { &url } else { &Value::Null };
             assert_eq!(
-                value,
-                &Value::Null,
+                value, expected,
                 "{what}: property {name} is not in the input"
             );
         }

@@ -131,6 +131,10 @@ fn image_properties(i: &MockImage) -> Map<String, Value> {
         "user_key": i.user_key,
         "username": i.username,
         "organization_key": opt_str(i.organization_key.as_ref()),
+        "computed_lon": null,
+        "computed_lat": null,
+        "computed_ca": null,
+        "url": format!("https://www.mapillary.com/map/im/{}", i.key),
     });
     v.as_object().unwrap().clone()
 }
@@ -143,6 +147,7 @@ fn sequence_properties(s: &MockSequence) -> Map<String, Value> {
         "created_at": iso_ms(s.created_at_ms),
         "pano": s.pano,
         "user_key": s.user_key,
+        "url": format!("https://www.mapillary.com/map/im/{}", s.images[0].key),
         "coordinateProperties": {
             "cas": s.images.iter().map(|i| opt_f64(i.ca)).collect::<Vec<_>>(),
             "image_keys": s.images.iter().map(|i| json!(i.key)).collect::<Vec<_>>(),
@@ -312,7 +317,11 @@ fn assert_csv_images(dir: &Path, truth: &BTreeMap<String, &MockImage>) {
             "sequence_key",
             "user_key",
             "username",
-            "organization_key"
+            "organization_key",
+            "computed_lon",
+            "computed_lat",
+            "computed_ca",
+            "url"
         ]
     );
     let mut seen = BTreeSet::new();
@@ -337,6 +346,11 @@ fn assert_csv_images(dir: &Path, truth: &BTreeMap<String, &MockImage>) {
             image.user_key.clone(),
             csv_text(&image.username),
             image.organization_key.clone().unwrap_or_default(),
+            // v3 has no computed values.
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("https://www.mapillary.com/map/im/{}", image.key),
         ];
         assert_eq!(
             row.iter().skip(4).collect::<Vec<_>>(),
@@ -428,6 +442,10 @@ fn assert_shapefile_images(dir: &Path, truth: &BTreeMap<String, &MockImage>) {
             Some(image.username.as_str())
         );
         assert_eq!(dbf_text(&record, "org_key"), image.organization_key);
+        assert_eq!(
+            dbf_text(&record, "url"),
+            Some(format!("https://www.mapillary.com/map/im/{}", image.key))
+        );
     }
     assert_eq!(seen.len(), truth.len(), "dbf rows");
 }

@@ -214,6 +214,10 @@ fn ogrinfo_reads_every_output_with_the_exact_count_the_field_types_and_no_warnin
         text("user_key", 40),
         text("username", 80),
         text("org_key", 40),
+        "cmp_lon: Real (15.9)".to_owned(),
+        "cmp_lat: Real (15.9)".to_owned(),
+        "cmp_ca: Real (12.6)".to_owned(),
+        text("url", 80),
     ];
     let sequences_fields = vec![
         text("key", 40),
@@ -222,6 +226,7 @@ fn ogrinfo_reads_every_output_with_the_exact_count_the_field_types_and_no_warnin
         text("created", 24),
         text("pano", 1),
         text("user_key", 40),
+        text("url", 80),
     ];
     let points_fields = vec![
         text("seq_key", 40),
@@ -292,10 +297,26 @@ fn xmllint_validates_every_gpx_against_the_gpx_1_1_schema() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = export_demo(tmp.path());
+    let v3 = export_demo(tmp.path());
+    // The same job against v4: other links (`?pKey=`), computed values in the extensions.
+    let job = std::fs::read_to_string(common::workspace().join("jobs/demo.toml"))
+        .unwrap()
+        .replace("name = \"demo\"", "name = \"demo-v4\"")
+        .replace("api = \"v3\"", "api = \"v4\"");
+    let job = common::write_job(tmp.path(), "demo-v4.toml", &job);
+    let out = tmp.path().to_str().unwrap();
+    let output = common::run(&["run", job.to_str().unwrap(), "--mock", "--out", out], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let v4 = tmp.path().join("demo-v4");
+    let links = std::fs::read_to_string(v4.join("images.gpx")).unwrap();
+    assert!(links.contains("<link href=\"https://www.mapillary.com/app/?pKey="));
+    assert!(links.contains("<mly:computed_lon>"));
     let schema = common::workspace().join("crates/write/tests/fixtures/gpx11.xsd");
     assert!(schema.is_file(), "{}", schema.display());
-    for resource in RESOURCES {
+    for (dir, resource) in [&v3, &v4]
+        .into_iter()
+        .flat_map(|dir| RESOURCES.map(|r| (dir, r)))
+    {
         let file = dir.join(format!("{resource}.gpx"));
         let output = Command::new("xmllint")
             .arg("--noout")
