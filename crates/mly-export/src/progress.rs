@@ -238,6 +238,28 @@ impl fetch::Reporter for Progress {
                 }
                 self.query_bar(label, |c| c.splits += 1);
             }
+            Event::RateLimited {
+                url,
+                wait,
+                requests_per_second,
+                waited,
+                max_wait,
+                cause,
+            } => {
+                let line = format!(
+                    "rate limited: waiting {:.0} s, pace now {requests_per_second:.1} req/s ({:.0} of at most {:.0} s waited; {cause})",
+                    wait.as_secs_f64(),
+                    waited.as_secs_f64(),
+                    max_wait.as_secs_f64()
+                );
+                match (&self.bars, self.verbosity) {
+                    (_, Verbosity::Quiet) => {}
+                    (_, Verbosity::Verbose) => tracing::warn!("{line}: {url}"),
+                    (Some(bars), _) => bars.total.set_message(line),
+                    // Cron and CI: a pause is worth a line of its own.
+                    (None, _) => eprintln!("fetch: {line}"),
+                }
+            }
             Event::Retry {
                 url,
                 attempt,
