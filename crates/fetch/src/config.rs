@@ -8,6 +8,7 @@ use model::{Api, Area, DateRange};
 use url::Url;
 
 use crate::Secret;
+use crate::pace::SharedPace;
 
 /// How the client talks to the API. [`FetchConfig::new`] fills in the defaults documented on
 /// each field.
@@ -23,14 +24,20 @@ pub struct FetchConfig {
     pub concurrency: NonZeroUsize,
     /// Attempts per request, the first included (6).
     pub max_attempts: NonZeroU32,
-    /// A client-side request rate limit shared by every task (none).
+    /// A client-side request rate limit shared by every task (none): the most the pace may
+    /// reach, whatever the API allows.
     pub requests_per_second: Option<f64>,
     /// Timeout of one whole request, body included (60 s).
     pub request_timeout: Duration,
     /// First retry delay bound; it doubles per attempt (500 ms).
     pub backoff_initial: Duration,
-    /// Largest retry delay, also the cap on `Retry-After` (30 s).
+    /// Largest retry delay, also the cap on a fault's `Retry-After` (30 s). Rate-limit pauses
+    /// grow the same way, from `backoff_initial` to `backoff_max`, unless the API sends a
+    /// `Retry-After` (honoured as given).
     pub backoff_max: Duration,
+    /// How long a run may wait in total for the API's rate limit before it fails (900 s).
+    /// Rate-limit answers do not use up `max_attempts`.
+    pub max_rate_limit_wait: Duration,
     /// v3 `per_page` (1000, the API's maximum).
     pub per_page: u32,
     /// v3 items per query beyond which the API truncates (10,000).
@@ -45,6 +52,9 @@ pub struct FetchConfig {
     pub max_body_bytes: u64,
     /// The page cache of this job (created 0700).
     pub cache_dir: PathBuf,
+    /// The run's pace and rate-limit waiting, shared by every fetch made with this
+    /// configuration or a clone of it (a v4 run's image and sequence stages are one run).
+    pub(crate) pace: SharedPace,
 }
 
 impl FetchConfig {
@@ -65,8 +75,10 @@ impl FetchConfig {
             v3_cell_max_area: 0.0025,
             v4_limit: 2000,
             v4_cell_max_area: 0.0099,
+            max_rate_limit_wait: Duration::from_secs(900),
             max_body_bytes: 64 << 20,
             cache_dir,
+            pace: SharedPace::default(),
         }
     }
 }

@@ -20,6 +20,27 @@ pub enum FetchError {
         /// The last failure.
         cause: String,
     },
+    /// The API's rate limit kept refusing requests for longer than the run may wait.
+    #[error(
+        "GET {url}: the API's request quota is used up (Mapillary: 10,000 search requests a minute per application; {cause}): still refused after waiting {:.0} s in total over {answers} rate-limit answers, and waiting {:.0} s more would pass max_rate_limit_wait_secs ({:.0} s). Run again later (the pages fetched so far are kept), or allow a longer wait with --max-rate-limit-wait-secs",
+        waited.as_secs_f64(),
+        next_wait.as_secs_f64(),
+        max_wait.as_secs_f64()
+    )]
+    RateLimitExhausted {
+        /// The request, redacted.
+        url: String,
+        /// Rate-limit answers this stage of the run received.
+        answers: u64,
+        /// Time the run paused for the rate limit.
+        waited: Duration,
+        /// The pause that would have come next.
+        next_wait: Duration,
+        /// `max_rate_limit_wait`.
+        max_wait: Duration,
+        /// The last answer.
+        cause: String,
+    },
     /// The API refused the request for good (a 4xx other than 401/429).
     #[error("GET {url}: HTTP {status}: {message}")]
     Rejected {

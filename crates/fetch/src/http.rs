@@ -1,24 +1,30 @@
-//! One GET with everything around it: the concurrency bound, the rate limit, retries with
-//! backoff, the body size cap and a check that a 200 body is the JSON it should be.
+//! One GET with everything around it: the concurrency bound, the shared pace and its
+//! rate-limit pauses, retries of faults with backoff, the body size cap, the credential masked
+//! in whatever comes back, and a check that a 200 body is the JSON it should be.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use model::Api;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, LINK, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderValue, LINK, RETRY_AFTER};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use tokio::sync::{Semaphore, mpsc};
 use url::Url;
 
-use crate::pace::{RateLimiter, backoff_bound, jitter, parse_retry_after};
+use crate::pace::{Pacer, RateLimitDecision, backoff_bound, jitter, parse_retry_after};
 use crate::plan::Endpoint;
-use crate::{Event, FetchConfig, FetchError, Secret, parse_link_next, redact};
+use crate::{Event, FetchConfig, FetchError, Secret, parse_link_next};
 
 /// The longest API message quoted in an error.
 const MAX_MESSAGE_CHARS: usize = 300;
+/// v4 error code 4: "Application request limit reached" (HTTP 429 or 400).
+const V4_RATE_LIMIT: i64 = 4;
+/// v4 error code -2: "Query Timeout".
+const V4_QUERY_TIMEOUT: i64 = -2;
 
 /// A validated 200 response.
 #[derive(Debug)]
@@ -35,6 +41,9 @@ pub(crate) struct Counters {
     pub(crate) requests: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) bytes: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    /// Rate-limit pause time this stage decided, in milliseconds.
+    pub(crate) rate_limit_wait_ms: AtomicU64,
 }
 
 /// The HTTP side of a run.
@@ -43,12 +52,15 @@ pub(crate) struct Http {
     client: reqwest::Client,
     api: Api,
     token: Secret,
+    /// v4: `OAuth <token>`, marked sensitive so that it never shows in a debug print.
+    authorization: Option<HeaderValue>,
     in_flight: Semaphore,
-    limiter: Option<RateLimiter>,
+    pace: Pacer,
     max_attempts: u32,
     request_timeout: Duration,
     backoff_initial: Duration,
     backoff_max: Duration,
+    max_rate_limit_wait: Duration,
     max_body_bytes: u64,
     pub(crate) counters: Counters,
     events: mpsc::Sender<Event>,
@@ -56,6 +68,11 @@ pub(crate) struct Http {
 
 /// How one attempt failed.
 enum Failure {
+    /// The API's rate limit: not a fault, it does not use up an attempt.
+    RateLimited {
+        cause: String,
+        retry_after: Option<Duration>,
+    },
     /// Worth another attempt, after `retry_after` if the server said so.
     Transient {
         cause: String,
@@ -77,36 +94,80 @@ impl Http {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| FetchError::Client {
-                message: redact(&e.without_url().to_string()),
+                message: config.token.redact_text(&e.without_url().to_string()),
             })?;
+        let authorization = match config.api {
+            Api::V3 => None,
+            Api::V4 => {
+                let mut value = HeaderValue::from_str(&format!("OAuth {}", config.token.expose()))
+                    .map_err(|_| FetchError::InvalidConfig {
+                        field: "token",
+                        reason: "holds characters an HTTP header cannot carry".to_owned(),
+                    })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+        };
         Ok(Http {
             client,
             api: config.api,
             token: config.token.clone(),
+            authorization,
             in_flight: Semaphore::new(concurrency),
-            limiter: config.requests_per_second.map(RateLimiter::new),
+            pace: Pacer::new(
+                config.pace.clone(),
+                config.requests_per_second,
+                config.backoff_initial,
+                config.backoff_max,
+                config.max_rate_limit_wait,
+            ),
             max_attempts: config.max_attempts.get(),
             request_timeout: config.request_timeout,
             backoff_initial: config.backoff_initial,
             backoff_max: config.backoff_max,
+            max_rate_limit_wait: config.max_rate_limit_wait,
             max_body_bytes: config.max_body_bytes,
             counters: Counters::default(),
             events,
         })
     }
 
-    /// GETs `url` until it succeeds, fails for good or runs out of attempts.
+    /// `text` with the credential masked, by parameter name and by value.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        self.token.redact_text(text)
+    }
+
+    /// GETs `url` until it succeeds, fails for good, runs out of attempts (faults) or out of
+    /// patience (rate limits).
     pub(crate) async fn get(&self, url: &Url, endpoint: Endpoint) -> Result<Page, FetchError> {
-        let redacted = redact(url.as_str());
+        let redacted = self.redact(url.as_str());
         let started = Instant::now();
         let mut attempt = 1;
         loop {
+            // The permit first: a request waiting for its slot holds its place in the run.
+            // The semaphore is never closed.
+            let permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| FetchError::Cancelled)?;
+            let departed = self.pace.depart().await;
             tracing::info!("GET {redacted}");
             let (cause, retry_after) = match self.attempt(url, endpoint, &redacted).await {
-                Ok(page) => return Ok(page),
+                Ok(page) => {
+                    self.pace.on_success();
+                    return Ok(page);
+                }
                 Err(Failure::Fatal(error)) => return Err(error),
-                Err(Failure::Transient { cause, retry_after }) => (redact(&cause), retry_after),
+                Err(Failure::RateLimited { cause, retry_after }) => {
+                    drop(permit);
+                    self.rate_limited(departed, retry_after, &redacted, cause)
+                        .await?;
+                    continue;
+                }
+                Err(Failure::Transient { cause, retry_after }) => (cause, retry_after),
             };
+            drop(permit);
             if attempt >= self.max_attempts {
                 return Err(FetchError::RetriesExhausted {
                     url: redacted,
@@ -125,19 +186,69 @@ impl Http {
             };
             tracing::debug!(url = %redacted, attempt, ?delay, %cause, "retrying");
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            // A closed channel means the run is over; the retry is moot then.
-            let _ = self
-                .events
-                .send(Event::Retry {
-                    url: redacted.clone(),
-                    attempt,
-                    max_attempts: self.max_attempts,
-                    delay,
+            self.emit(Event::Retry {
+                url: redacted.clone(),
+                attempt,
+                max_attempts: self.max_attempts,
+                delay,
+                cause,
+            })
+            .await;
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn emit(&self, event: Event) {
+        // A closed channel means the run is over; the event is moot then.
+        let _ = self.events.send(event).await;
+    }
+
+    /// A rate-limit answer to the request that left at `departed`: pauses the run (or joins
+    /// the pause already in force), or fails once the run has waited as long as it may.
+    async fn rate_limited(
+        &self,
+        departed: Instant,
+        retry_after: Option<Duration>,
+        redacted: &str,
+        cause: String,
+    ) -> Result<(), FetchError> {
+        let answers = self.counters.rate_limited.fetch_add(1, Ordering::Relaxed) + 1;
+        match self
+            .pace
+            .on_rate_limit(departed, retry_after, Instant::now())
+        {
+            RateLimitDecision::Join => Ok(()),
+            RateLimitDecision::Pause {
+                wait,
+                rate,
+                added,
+                waited,
+            } => {
+                let wait_ms = u64::try_from(added.as_millis()).unwrap_or(u64::MAX);
+                self.counters
+                    .rate_limit_wait_ms
+                    .fetch_add(wait_ms, Ordering::Relaxed);
+                tracing::debug!(url = %redacted, ?wait, rate, %cause, "rate limited");
+                self.emit(Event::RateLimited {
+                    url: redacted.to_owned(),
+                    wait,
+                    requests_per_second: rate,
+                    waited,
+                    max_wait: self.max_rate_limit_wait,
                     cause,
                 })
                 .await;
-            tokio::time::sleep(delay).await;
-            attempt += 1;
+                Ok(())
+            }
+            RateLimitDecision::GiveUp { wait, waited } => Err(FetchError::RateLimitExhausted {
+                url: redacted.to_owned(),
+                answers,
+                waited,
+                next_wait: wait,
+                max_wait: self.max_rate_limit_wait,
+                cause,
+            }),
         }
     }
 
@@ -147,22 +258,13 @@ impl Http {
         endpoint: Endpoint,
         redacted: &str,
     ) -> Result<Page, Failure> {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire().await;
-        }
-        // The semaphore is never closed.
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| Failure::Fatal(FetchError::Cancelled))?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self.client.get(url.clone()).timeout(self.request_timeout);
-        if self.api == Api::V4 {
-            request = request.header(AUTHORIZATION, format!("OAuth {}", self.token.expose()));
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
         }
         let mut response = request.send().await.map_err(|e| Failure::Transient {
-            cause: describe(e),
+            cause: self.describe(e),
             retry_after: None,
         })?;
         let status = response.status();
@@ -171,6 +273,11 @@ impl Http {
         self.counters
             .bytes
             .fetch_add(body.len() as u64, Ordering::Relaxed);
+        // Whatever the server echoes of the credential goes no further than here.
+        let body = match self.token.mask_bytes(&body) {
+            Cow::Borrowed(_) => body,
+            Cow::Owned(masked) => Bytes::from(masked),
+        };
         if status != StatusCode::OK {
             let retry_after = headers
                 .get(RETRY_AFTER)
@@ -193,7 +300,7 @@ impl Http {
         let next = next
             .map(|next| {
                 url.join(&next).map_err(|e| Failure::Transient {
-                    cause: format!("unparsable next link {}: {e}", redact(&next)),
+                    cause: format!("unparsable next link {}: {e}", self.redact(&next)),
                     retry_after: None,
                 })
             })
@@ -213,12 +320,12 @@ impl Http {
                 limit: self.max_body_bytes,
             })
         };
-        let announced = response.content_length().unwrap_or(0);
-        if announced > self.max_body_bytes {
+        if response.content_length().unwrap_or(0) > self.max_body_bytes {
             return Err(too_large());
         }
-        // A lying Content-Length costs at most the cap: reading stops there.
-        let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+        // The buffer grows with what arrives: an announced length reserves nothing, so a
+        // server that lies about it costs at most the bytes it really sends (up to the cap).
+        let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -230,7 +337,7 @@ impl Http {
                 Ok(None) => return Ok(Bytes::from(body)),
                 Err(e) => {
                     return Err(Failure::Transient {
-                        cause: format!("reading the body: {}", describe(e)),
+                        cause: format!("reading the body: {}", self.describe(e)),
                         retry_after: None,
                     });
                 }
@@ -250,22 +357,26 @@ impl Http {
             .as_ref()
             .and_then(ErrorBody::message)
             .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-        let message: String = redact(message.trim())
+        let message: String = self
+            .redact(message.trim())
             .chars()
             .take(MAX_MESSAGE_CHARS)
             .collect();
         let v4_error = envelope.and_then(|e| e.error);
+        let code = v4_error.as_ref().and_then(|e| e.code);
         let url = redacted.to_owned();
-        if v4_error.as_ref().is_some_and(|e| e.code == Some(190)) {
+        if code == Some(190) {
             return Failure::Fatal(FetchError::InvalidToken { url, message });
         }
-        let transient_v4 =
-            v4_error.is_some_and(|e| e.code == Some(4) || e.is_transient == Some(true));
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() || transient_v4 {
-            return Failure::Transient {
-                cause: format!("HTTP {}: {message}", status.as_u16()),
-                retry_after,
-            };
+        let cause = format!("HTTP {}: {message}", status.as_u16());
+        if status == StatusCode::TOO_MANY_REQUESTS || code == Some(V4_RATE_LIMIT) {
+            return Failure::RateLimited { cause, retry_after };
+        }
+        // -2 "Query Timeout" is reported as not transient, yet succeeds when asked again.
+        let transient_v4 = code == Some(V4_QUERY_TIMEOUT)
+            || v4_error.is_some_and(|e| e.is_transient == Some(true));
+        if status.is_server_error() || transient_v4 {
+            return Failure::Transient { cause, retry_after };
         }
         if self.api == Api::V3 && status == StatusCode::UNAUTHORIZED {
             return Failure::Fatal(FetchError::InvalidClientId { url, message });
@@ -276,26 +387,26 @@ impl Http {
             message,
         })
     }
-}
 
-/// A transport error in words, without its URL (which carries the v3 client id).
-fn describe(error: reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connect error"
-    } else {
-        "connection error"
-    };
-    let error = error.without_url();
-    let mut text = format!("{kind}: {error}");
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+    /// A transport error in words, without its URL (which carries the v3 client id).
+    fn describe(&self, error: reqwest::Error) -> String {
+        let kind = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "connect error"
+        } else {
+            "connection error"
+        };
+        let error = error.without_url();
+        let mut text = format!("{kind}: {error}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.redact(&text)
     }
-    redact(&text)
 }
 
 /// v3 `{"message"}` or v4 `{"error": {...}}`.

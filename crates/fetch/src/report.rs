@@ -48,6 +48,22 @@ pub enum Event {
         /// Why, for humans.
         reason: String,
     },
+    /// The API's rate limit answered: every request pauses for `wait`, then they go at the
+    /// new pace. Not a fault: no attempt is used up.
+    RateLimited {
+        /// The request, redacted.
+        url: String,
+        /// The pause before any request leaves again.
+        wait: Duration,
+        /// The pace after the pause, requests per second.
+        requests_per_second: f64,
+        /// Time the run has paused for rate limits, this pause included.
+        waited: Duration,
+        /// How long it may pause in total before it fails.
+        max_wait: Duration,
+        /// The API's answer.
+        cause: String,
+    },
     /// A request failed and will be retried.
     Retry {
         /// The request, redacted.

@@ -14,7 +14,7 @@ use url::Url;
 use crate::cache::{CachedPage, PageCache, PageRef};
 use crate::http::{Http, V3User, parse_users, validate};
 use crate::plan::{Cell, Endpoint, SplitRule, V4_IMAGE_FIELDS};
-use crate::{Event, FetchConfig, FetchError, Plan, QueryResource, Reporter, redact};
+use crate::{Event, FetchConfig, FetchError, Plan, QueryResource, Reporter};
 
 /// Events waiting for the reporter at most; tasks wait when it falls behind.
 const EVENT_BUFFER: usize = 1024;
@@ -40,10 +40,14 @@ pub struct Fetched {
 /// Counters of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FetchStats {
-    /// HTTP requests sent (retries included).
+    /// HTTP requests sent (retries and rate-limited ones included).
     pub requests: u64,
-    /// Attempts that failed and were retried.
+    /// Attempts that failed with a fault (5xx, timeout, broken body...) and were retried.
     pub retries: u64,
+    /// Rate-limit answers (v4 code 4, HTTP 429): each request was sent again after the pause.
+    pub rate_limited: u64,
+    /// Time the run paused for rate limits (wall time: every request waits the same pause).
+    pub rate_limit_wait: Duration,
     /// Cells replaced by their quadrants.
     pub splits: u64,
     /// Pages stored or reused.
@@ -314,6 +318,10 @@ impl Run {
         FetchStats {
             requests: counters.requests.load(Ordering::Relaxed),
             retries: counters.retries.load(Ordering::Relaxed),
+            rate_limited: counters.rate_limited.load(Ordering::Relaxed),
+            rate_limit_wait: Duration::from_millis(
+                counters.rate_limit_wait_ms.load(Ordering::Relaxed),
+            ),
             splits: self.splits.load(Ordering::Relaxed),
             pages: self.pages.load(Ordering::Relaxed),
             pages_from_cache: self.pages_from_cache.load(Ordering::Relaxed),
@@ -390,7 +398,7 @@ impl Run {
                         .next
                         .map(|next| self.check_next(&url, next))
                         .transpose()?;
-                    let redacted_next = next.as_ref().map(|n| redact(n.as_str()));
+                    let redacted_next = next.as_ref().map(|n| self.http.redact(n.as_str()));
                     let log = match &mut log {
                         Some(log) => log,
                         None => log.insert(self.cache.chain_log(&key, kept_until)?),
@@ -503,9 +511,9 @@ impl Run {
             && next.port_or_known_default() == base.port_or_known_default();
         if !same_origin {
             return Err(FetchError::ForeignNextLink {
-                url: redact(from.as_str()),
-                next: redact(next.as_str()),
-                base: redact(base.as_str()),
+                url: self.http.redact(from.as_str()),
+                next: self.http.redact(next.as_str()),
+                base: self.http.redact(base.as_str()),
             });
         }
         Ok(self.authorize(next))

@@ -1,5 +1,6 @@
 //! The API token and the redaction every URL goes through before it is logged, cached or shown.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The query parameters whose values are credentials.
@@ -23,6 +24,72 @@ impl Secret {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The spellings the value can take in a response: as is, and percent-encoded with
+    /// upper- or lower-case hex digits (`MLY%7C...`, `MLY%7c...`), without repeats.
+    fn spellings(&self) -> Vec<Vec<u8>> {
+        let mut spellings = vec![self.0.as_bytes().to_vec()];
+        for hex in [b"0123456789ABCDEF", b"0123456789abcdef"] {
+            let mut encoded = Vec::with_capacity(self.0.len() * 3);
+            for &b in self.0.as_bytes() {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    encoded.push(b);
+                } else {
+                    encoded.extend([b'%', hex[usize::from(b >> 4)], hex[usize::from(b & 15)]]);
+                }
+            }
+            if !spellings.contains(&encoded) {
+                spellings.push(encoded);
+            }
+        }
+        spellings
+    }
+
+    /// `bytes` with every occurrence of the credential's value (see [`Secret::spellings`])
+    /// replaced by `***`: what a hostile or careless server echoes never reaches a log, an
+    /// error, the cache or an export. An empty credential masks nothing.
+    pub(crate) fn mask_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut out = Cow::Borrowed(bytes);
+        if self.0.is_empty() {
+            return out;
+        }
+        for spelling in self.spellings() {
+            if let Some(replaced) = replace_all(&out, &spelling, REDACTED.as_bytes()) {
+                out = Cow::Owned(replaced);
+            }
+        }
+        out
+    }
+
+    /// `text` through [`redact`] and with the credential's value masked wherever it appears.
+    pub(crate) fn redact_text(&self, text: &str) -> String {
+        let redacted = redact(text);
+        // Replacing a whole UTF-8 string inside UTF-8 text keeps it UTF-8.
+        String::from_utf8_lossy(&self.mask_bytes(redacted.as_bytes())).into_owned()
+    }
+}
+
+/// `haystack` with every (non-overlapping) `needle` replaced by `with`; `None` when there is
+/// none.
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
+    let first = *needle.first()?;
+    let mut out = Vec::new();
+    let mut found = false;
+    let mut pos = 0;
+    while let Some(offset) = haystack[pos..].iter().position(|&b| b == first) {
+        let at = pos + offset;
+        if haystack[at..].starts_with(needle) {
+            found = true;
+            out.extend_from_slice(&haystack[pos..at]);
+            out.extend_from_slice(with);
+            pos = at + needle.len();
+        } else {
+            out.extend_from_slice(&haystack[pos..=at]);
+            pos = at + 1;
+        }
+    }
+    out.extend_from_slice(&haystack[pos..]);
+    found.then_some(out)
 }
 
 impl fmt::Debug for Secret {
@@ -107,7 +174,37 @@ mod tests {
         assert_eq!(redact("no secrets"), "no secrets");
     }
 
+    #[test]
+    fn masks_the_value_wherever_it_appears() {
+        let secret = Secret::new("MLY|123|abc".into());
+        assert_eq!(
+            secret.redact_text(
+                "Authorization: OAuth MLY|123|abc; Bearer MLY|123|abc <http://h/x?t=MLY%7C123%7Cabc&u=MLY%7c123%7cabc&access_token=zz>"
+            ),
+            "Authorization: OAuth ***; Bearer *** <http://h/x?t=***&u=***&access_token=***>"
+        );
+        assert_eq!(
+            &*secret.mask_bytes(br#"{"next":"http://h/?a=MLY|123|abc"}"#),
+            br#"{"next":"http://h/?a=***"}"#
+        );
+        let untouched = secret.mask_bytes(b"MLY|123|ab MLY|");
+        assert!(matches!(untouched, Cow::Borrowed(b"MLY|123|ab MLY|")));
+        assert_eq!(&*Secret::new(String::new()).mask_bytes(b"abc"), b"abc");
+        assert_eq!(Secret::new("plain-id".into()).spellings().len(), 1);
+    }
+
     proptest! {
+        #[test]
+        fn a_masked_value_is_gone(
+            token in "[A-Za-z0-9|%_.-]{1,24}",
+            parts in proptest::collection::vec("\\PC{0,12}", 1..5),
+        ) {
+            let secret = Secret::new(token.clone());
+            let text = parts.join(&token);
+            let masked = secret.redact_text(&text);
+            prop_assert!(!masked.contains(&token), "{masked}");
+        }
+
         #[test]
         fn redact_never_panics_and_is_idempotent(s in "\\PC*") {
             let once = redact(&s);

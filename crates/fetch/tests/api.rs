@@ -260,6 +260,7 @@ async fn recovers_from(
         "no {kind:?} was injected"
     );
     assert!(fetched.stats.retries > 0);
+    assert_eq!(fetched.stats.rate_limited, 0);
     assert_eq!(
         fetched.stats.requests,
         fetched.stats.pages + fetched.stats.retries
@@ -292,31 +293,57 @@ async fn recovers_from_server_errors() {
     );
 }
 
+/// 429s (half with `Retry-After: 1`) are the rate limit, not faults: with a single attempt
+/// allowed the run still gets everything; every request waits out each pause, `Retry-After`
+/// as given and the others growing from `backoff_initial`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovers_from_429_honouring_retry_after_up_to_the_cap() {
-    let (_, events) = recovers_from(
-        FaultKind::TooManyRequests,
+async fn rate_limits_pause_the_run_without_using_up_attempts() {
+    let world = World::demo();
+    let truth = truth_in(&world, MONTANA);
+    let server = start(
+        world,
+        10_000,
         FaultConfig {
             too_many_requests_rate: 0.4,
             ..faults(2)
         },
-        Duration::from_secs(10),
     )
     .await;
-    let delays: Vec<Duration> = events
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(Api::V3, &server, dir.path());
+    config.per_page = 100;
+    config.max_attempts = NonZeroU32::new(1).unwrap();
+    let recorder = Recorder::default();
+    let queries = [images_query(Area::Bbox(MONTANA))];
+    let fetched = fetch(
+        &config,
+        &plan(&config, &queries),
+        &recorder,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(key_set(&fetched.images), truth);
+    let stats = &fetched.stats;
+    let injected = server.stats().faults_of(FaultKind::TooManyRequests);
+    assert!(injected > 1, "{injected}");
+    assert_eq!((stats.retries, stats.rate_limited), (0, injected));
+    assert_eq!(stats.requests, stats.pages + stats.rate_limited);
+    let waits: Vec<Duration> = recorder
+        .events()
         .iter()
         .filter_map(|e| match e {
-            Event::Retry { cause, delay, .. } if cause.starts_with("HTTP 429") => Some(*delay),
+            Event::RateLimited { wait, cause, .. } if cause.starts_with("HTTP 429") => Some(*wait),
             _ => None,
         })
         .collect();
-    // `Retry-After: 1` is capped at backoff_max (20 ms); without it the first retries wait at
-    // most 1-2 ms of jitter.
-    assert!(delays.contains(&Duration::from_millis(20)), "{delays:?}");
+    assert!(waits.contains(&Duration::from_secs(1)), "{waits:?}");
     assert!(
-        delays.iter().any(|d| *d < Duration::from_millis(20)),
-        "{delays:?}"
+        waits.iter().any(|d| *d <= Duration::from_millis(20)),
+        "{waits:?}"
     );
+    assert!(stats.rate_limit_wait >= Duration::from_secs(1), "{stats:?}");
+    assert_eq!(stats.rate_limit_wait, waits.iter().sum::<Duration>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,6 +44,22 @@ pub struct Job {
     pub max_attempts: Option<u32>,
     /// `requests_per_second` (the `--requests-per-second` flag wins).
     pub requests_per_second: Option<f64>,
+    /// `max_rate_limit_wait_secs` (the `--max-rate-limit-wait-secs` flag wins).
+    pub max_rate_limit_wait: Option<std::time::Duration>,
+}
+
+/// The largest `max_rate_limit_wait_secs` (and `--max-rate-limit-wait-secs`): a day.
+pub const MAX_RATE_LIMIT_WAIT_SECS: f64 = 86_400.0;
+
+/// `secs` as a `max_rate_limit_wait_secs`, or why it is not one.
+pub fn rate_limit_wait(secs: f64) -> Result<std::time::Duration, String> {
+    if (0.0..=MAX_RATE_LIMIT_WAIT_SECS).contains(&secs) {
+        std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+    } else {
+        Err(format!(
+            "{secs} is out of range; expected 0 to {MAX_RATE_LIMIT_WAIT_SECS} seconds"
+        ))
+    }
 }
 
 /// One `[[areas]]` entry.
@@ -142,6 +158,7 @@ const TOP_KEYS: &[&str] = &[
     "pano",
     "max_attempts",
     "requests_per_second",
+    "max_rate_limit_wait_secs",
 ];
 const AREA_KEYS: &[&str] = &["name", "bbox", "closeto", "radius"];
 const DATE_KEYS: &[&str] = &["start", "end"];
@@ -311,6 +328,12 @@ impl Checker<'_> {
                 None
             }
         });
+        let max_rate_limit_wait = table.get("max_rate_limit_wait_secs").and_then(|v| {
+            let secs = self.number(v, "max_rate_limit_wait_secs")?;
+            rate_limit_wait(secs)
+                .map_err(|reason| self.error(v.span(), "max_rate_limit_wait_secs", reason))
+                .ok()
+        });
         Some(Job {
             source: path.to_owned(),
             name: name?,
@@ -327,6 +350,7 @@ impl Checker<'_> {
             pano,
             max_attempts,
             requests_per_second,
+            max_rate_limit_wait,
         })
     }
 
@@ -1126,6 +1150,23 @@ end = "2016-01-01"
         assert_eq!(job.pano, Some(false));
         assert_eq!(job.max_attempts, Some(3));
         assert_eq!(job.requests_per_second, Some(40.0));
+        assert_eq!(job.max_rate_limit_wait, None);
+        let waits = parse(
+            Path::new("w.toml"),
+            "name = \"x\"\nmax_rate_limit_wait_secs = 120\n[[areas]]\nbbox = [0, 0, 1, 1]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            waits.max_rate_limit_wait,
+            Some(std::time::Duration::from_secs(120))
+        );
+        for bad in ["-1", "1e9", "\"long\""] {
+            let text = format!(
+                "name = \"x\"\nmax_rate_limit_wait_secs = {bad}\n[[areas]]\nbbox = [0, 0, 1, 1]\n"
+            );
+            let errors = parse(Path::new("w.toml"), &text).unwrap_err().to_string();
+            assert!(errors.contains("max_rate_limit_wait_secs"), "{errors}");
+        }
         let errs = errors(
             "name = \"x\"\npano = \"yes\"\nlookat_tolerance = 0\n[[areas]]\nbbox = [0, 0, 1, 1]\n",
         );

@@ -91,6 +91,10 @@ struct RunArgs {
     /// Client-side request rate limit (overrides the job's requests_per_second).
     #[arg(long)]
     requests_per_second: Option<f64>,
+    /// Longest total wait for the API's rate limit before the run fails, in seconds, 0 to
+    /// 86400 (default 900; overrides the job's max_rate_limit_wait_secs).
+    #[arg(long, value_parser = parse_rate_limit_wait)]
+    max_rate_limit_wait_secs: Option<Duration>,
     /// Timeout per request, in seconds.
     #[arg(long, default_value = "60")]
     timeout_secs: f64,
@@ -121,6 +125,13 @@ struct ConvertArgs {
     /// Write free-text CSV cells as they are, without the spreadsheet formula guard.
     #[arg(long)]
     csv_raw_text: bool,
+}
+
+fn parse_rate_limit_wait(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    job::rate_limit_wait(secs)
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -239,6 +250,7 @@ fn default_run_options() -> RunOptions {
         max_attempts: None,
         requests_per_second: None,
         request_timeout: None,
+        max_rate_limit_wait: None,
         fresh: false,
         result_cap: 10_000,
         v4_limit: 2000,
@@ -331,6 +343,7 @@ fn run(args: RunArgs, verbosity: Verbosity) -> Result<ExitCode> {
                 max_attempts: args.max_attempts,
                 requests_per_second: args.requests_per_second,
                 request_timeout: Some(Duration::from_secs_f64(args.timeout_secs)),
+                max_rate_limit_wait: args.max_rate_limit_wait_secs,
                 fresh: args.fresh,
                 result_cap: args.result_cap as usize,
                 v4_limit: args.v4_limit as usize,

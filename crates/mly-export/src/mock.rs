@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use mock_api::{FaultConfig, MockConfig, MockServer, World};
+use mock_api::{FaultConfig, MockConfig, MockServer, Outage, RateLimitAnswer, World};
 
 /// `mock-api` flags.
 #[derive(Debug, Args)]
@@ -50,6 +50,15 @@ pub struct MockArgs {
     /// Requests per second before answering 429.
     #[arg(long)]
     pub rate_limit: Option<f64>,
+    /// How rate-limited requests (--rate-limit, --outage-after) are answered.
+    #[arg(long, value_enum, default_value = "retry-after")]
+    pub rate_limit_answer: RateLimitAnswerChoice,
+    /// Refuse every request as rate-limited for --outage-secs, after this many requests.
+    #[arg(long, requires = "outage_secs")]
+    pub outage_after: Option<u64>,
+    /// How long the outage of --outage-after lasts, in seconds.
+    #[arg(long, requires = "outage_after")]
+    pub outage_secs: Option<u64>,
     /// Seed of the fault injection.
     #[arg(long, default_value = "1")]
     pub seed: u64,
@@ -62,6 +71,17 @@ pub enum WorldChoice {
     Demo,
     /// 60,000 images around the University of Montana, dense enough to need cap splitting.
     Dense,
+}
+
+/// The mock's answers to rate-limited requests.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RateLimitAnswerChoice {
+    /// HTTP 429 with `Retry-After: 1` (v4 body: code 4).
+    RetryAfter,
+    /// As the live v4 API: code 4, no `Retry-After`, HTTP 429 (v3: 429, no `Retry-After`).
+    Live429,
+    /// As the live v4 API: code 4, no `Retry-After`, HTTP 400 (v3: 429, no `Retry-After`).
+    Live400,
 }
 
 /// Serves until Ctrl+C.
@@ -99,6 +119,18 @@ pub fn serve(args: MockArgs) -> Result<ExitCode> {
             stall: Duration::from_millis(args.stall_ms),
             latency: Duration::from_millis(args.latency_ms),
             rate_limit_rps: args.rate_limit,
+            rate_limit_answer: match args.rate_limit_answer {
+                RateLimitAnswerChoice::RetryAfter => RateLimitAnswer::RetryAfter,
+                RateLimitAnswerChoice::Live429 => RateLimitAnswer::Live429,
+                RateLimitAnswerChoice::Live400 => RateLimitAnswer::Live400,
+            },
+            outage: args
+                .outage_after
+                .zip(args.outage_secs)
+                .map(|(after, secs)| Outage {
+                    after_requests: after,
+                    duration: Duration::from_secs(secs),
+                }),
         },
         ..MockConfig::default()
     };

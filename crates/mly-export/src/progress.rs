@@ -164,6 +164,16 @@ impl Progress {
     }
 }
 
+/// Seconds for people: tenths under 10 s unless whole (`0.5`, `2`, `20`).
+fn seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs >= 10.0 || secs.fract() < 0.05 || secs.fract() > 0.95 {
+        format!("{secs:.0}")
+    } else {
+        format!("{secs:.1}")
+    }
+}
+
 /// The job query a cell belongs to: cells are labelled `<query label>` plus a cell suffix.
 fn query_of(cell_label: &str) -> &str {
     cell_label
@@ -237,6 +247,28 @@ impl fetch::Reporter for Progress {
                     tracing::info!("split {label}: {reason}");
                 }
                 self.query_bar(label, |c| c.splits += 1);
+            }
+            Event::RateLimited {
+                url,
+                wait,
+                requests_per_second,
+                waited,
+                max_wait,
+                cause,
+            } => {
+                let line = format!(
+                    "rate limited: waiting {} s, pace now {requests_per_second:.1} req/s ({} of at most {} s waited; {cause})",
+                    seconds(*wait),
+                    seconds(*waited),
+                    seconds(*max_wait)
+                );
+                match (&self.bars, self.verbosity) {
+                    (_, Verbosity::Quiet) => {}
+                    (_, Verbosity::Verbose) => tracing::warn!("{line}: {url}"),
+                    (Some(bars), _) => bars.total.set_message(line),
+                    // Cron and CI: a pause is worth a line of its own.
+                    (None, _) => eprintln!("fetch: {line}"),
+                }
             }
             Event::Retry {
                 url,

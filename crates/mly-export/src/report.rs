@@ -38,10 +38,14 @@ pub struct RunSummary {
     pub job: String,
     /// Per resource.
     pub resources: BTreeMap<Resource, ResourceLine>,
-    /// HTTP requests made (retries included).
+    /// HTTP requests made (retries and rate-limited ones included).
     pub requests: u64,
-    /// Retries.
+    /// Retries of faults (5xx, timeouts, broken bodies).
     pub retries: u64,
+    /// Rate-limit answers (each request was sent again after a pause).
+    pub rate_limited: u64,
+    /// Seconds the run paused for rate limits.
+    pub rate_limit_wait_seconds: f64,
     /// Cap splits.
     pub splits: u64,
     /// Pages read, and how many of them came from an interrupted run's cache.
@@ -86,6 +90,8 @@ impl RunSummary {
             resources,
             requests: fetch.iter().map(|s| s.requests).sum(),
             retries: fetch.iter().map(|s| s.retries).sum(),
+            rate_limited: fetch.iter().map(|s| s.rate_limited).sum(),
+            rate_limit_wait_seconds: fetch.iter().map(|s| s.rate_limit_wait.as_secs_f64()).sum(),
             splits: fetch.iter().map(|s| s.splits).sum(),
             pages: fetch.iter().map(|s| s.pages).sum(),
             pages_from_cache: fetch.iter().map(|s| s.pages_from_cache).sum(),
@@ -109,11 +115,23 @@ impl RunSummary {
                 self.requests, self.retries, self.splits
             ),
         ));
+        if self.rate_limited > 0 {
+            rows.push(("rate limits".into(), self.describe_rate_limits()));
+        }
         rows.push(("time".into(), format!("{:.1} s", self.seconds)));
         if let Some(changes) = &self.changes {
             rows.push(("changes".into(), describe_changes(changes)));
         }
         rows
+    }
+}
+
+impl RunSummary {
+    fn describe_rate_limits(&self) -> String {
+        format!(
+            "{} rate-limit answers, {:.1} s waited",
+            self.rate_limited, self.rate_limit_wait_seconds
+        )
     }
 }
 
@@ -215,6 +233,9 @@ impl fmt::Display for RunSummary {
             "  {:<16} {} ({} retries, {} splits{cached})",
             "requests", self.requests, self.retries, self.splits
         )?;
+        if self.rate_limited > 0 {
+            writeln!(f, "  {:<16} {}", "rate limits", self.describe_rate_limits())?;
+        }
         match &self.changes {
             Some(changes) => writeln!(
                 f,

@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub requests_per_second: Option<f64>,
     /// `--timeout` per request.
     pub request_timeout: Option<Duration>,
+    /// `--max-rate-limit-wait-secs` (wins over the job's `max_rate_limit_wait_secs`).
+    pub max_rate_limit_wait: Option<Duration>,
     /// `--fresh`: ignore pages cached by an interrupted run.
     pub fresh: bool,
     /// `--result-cap`: the v3 server's cap per query.
@@ -90,6 +92,9 @@ pub fn fetch_config(job: &Job, token: Secret, options: &RunOptions) -> FetchConf
     config.v4_limit = options.v4_limit;
     if let Some(t) = options.request_timeout {
         config.request_timeout = t;
+    }
+    if let Some(wait) = options.max_rate_limit_wait.or(job.max_rate_limit_wait) {
+        config.max_rate_limit_wait = wait;
     }
     config
 }

@@ -13,7 +13,7 @@ use std::process::Output;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use mock_api::{FaultConfig, FaultKind, MockConfig, MockServer, World};
+use mock_api::{FaultConfig, FaultKind, MockConfig, MockServer, Outage, RateLimitAnswer, World};
 
 /// The data files of an export: what must not change with faults and retries.
 const DATA_EXTENSIONS: [&str; 8] = ["geojson", "csv", "gpx", "shp", "shx", "dbf", "prj", "cpg"];
@@ -139,15 +139,14 @@ fn a_hostile_api_gives_the_same_bytes_as_a_clean_one() {
     assert!(stats.faults_of(FaultKind::ServerError) >= 5, "{stats:?}");
     assert!(stats.faults_of(FaultKind::Truncate) >= 1, "{stats:?}");
     assert_same_files(&data_files(&out.join("faulty")), &expected);
-    // The summary counts the retries the faults caused.
+    // The summary counts the retries the faults caused, and the rate-limit answers apart.
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("faulty/manifest.json")).unwrap()).unwrap();
-    let faults: u64 = stats.faults.values().sum();
-    assert_eq!(
-        manifest["summary"]["retries"].as_u64(),
-        Some(faults),
-        "{stats:?}"
-    );
+    let summary = &manifest["summary"];
+    let limited = stats.faults_of(FaultKind::RateLimited);
+    let faults: u64 = stats.faults.values().sum::<u64>() - limited;
+    assert_eq!(summary["retries"].as_u64(), Some(faults), "{stats:?}");
+    assert_eq!(summary["rate_limited"].as_u64(), Some(limited), "{stats:?}");
 }
 
 /// Runs the small job against a mock with one kind of fault and checks the export equals a
@@ -407,4 +406,142 @@ fn requests_per_second_keeps_the_run_under_the_quota() {
     let limited = server.stats();
     assert_eq!(limited.faults_of(FaultKind::RateLimited), 0, "{limited:?}");
     assert_same_files(&data_files(&out.join("faulty")), expected);
+}
+
+/// The mock world of the rate-limit runs: over 2,000 images in one v4 cell, in few sequences.
+const RATE_LIMIT_CENTER: [f64; 2] = [-113.985, 46.861];
+
+/// A v4 job over more than 0.01 square degrees (two cells; the world lies in the first one).
+fn rate_limit_job(dir: &Path, extra: &str) -> (std::path::PathBuf, [f64; 4]) {
+    let [lon, lat] = RATE_LIMIT_CENTER;
+    let bbox = [lon - 0.03, lat - 0.045, lon + 0.09, lat + 0.045];
+    let toml = format!(
+        "name = \"quota\"\napi = \"v4\"\n{extra}\n[[areas]]\nbbox = [{}, {}, {}, {}]\n",
+        bbox[0], bbox[1], bbox[2], bbox[3]
+    );
+    (common::write_job(dir, "quota.toml", &toml), bbox)
+}
+
+fn run_v4(
+    server: &MockServer,
+    config: &MockConfig,
+    job: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
+    let credential = ("MAPILLARY_ACCESS_TOKEN", config.access_token.as_str());
+    common::run_job(job, out, &server.v4_url(), credential, extra)
+}
+
+/// Issue 13's "Done means": a mock that allows 2 requests a second, answers code 4 without
+/// `Retry-After` beyond that (HTTP 400, as the live API also does), and refuses every request
+/// for 30 seconds in the middle of the run. The v4 export of a dense area still ends with
+/// exit 0 and exactly the world's images, sequences and points; the manifest reports the
+/// rate-limit answers and the waiting; the progress lines show it.
+#[test]
+fn a_v4_export_waits_out_rate_limits_and_an_outage_to_the_exact_data() {
+    use common::truth::{TestArea, V4, assert_images_equal, assert_sequences_equal};
+    let world = Arc::new(World::dense(RATE_LIMIT_CENTER, 2200, 13));
+    let (server, config) = common::start_mock(
+        world.clone(),
+        FaultConfig {
+            rate_limit_rps: Some(2.0),
+            rate_limit_answer: RateLimitAnswer::Live400,
+            outage: Some(Outage {
+                after_requests: 8,
+                duration: Duration::from_secs(30),
+            }),
+            ..FaultConfig::default()
+        },
+    );
+    let root = tempfile::tempdir().unwrap();
+    let (job, bbox) = rate_limit_job(root.path(), "");
+    let out = root.path().join("out");
+    let output = run_v4(&server, &config, &job, &out, &[]);
+    assert_success(&output);
+
+    let dir = out.join("quota");
+    let areas = [TestArea::Bbox(bbox)];
+    let images = common::truth::truth_images(&world, &areas, |_| true);
+    let sequences = common::truth::truth_sequences(&world, &areas, |_| true);
+    assert!(
+        images.len() > 2000,
+        "{} images: under the v4 limit",
+        images.len()
+    );
+    assert_images_equal(&dir, &images);
+    assert_sequences_equal(&dir, &sequences, V4);
+
+    let stats = server.stats();
+    let outage = stats.faults_of(FaultKind::Outage);
+    let limited = stats.faults_of(FaultKind::RateLimited);
+    assert!(outage > 0 && limited > 0, "{stats:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let summary = &manifest["summary"];
+    assert!(summary["splits"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(
+        summary["rate_limited"].as_u64(),
+        Some(outage + limited),
+        "{summary}"
+    );
+    assert_eq!(summary["retries"].as_u64(), Some(0), "{summary}");
+    assert_eq!(
+        summary["requests"].as_u64(),
+        Some(stats.requests),
+        "{summary}"
+    );
+    // The outage alone is 30 s of refusals: the run waited at least that long in pauses.
+    let waited = summary["rate_limit_wait_seconds"].as_f64().unwrap();
+    assert!(waited >= 29.0, "{summary}");
+    let stderr = common::stderr(&output);
+    assert!(stderr.contains("fetch: rate limited: waiting "), "{stderr}");
+    assert!(stderr.contains(" req/s ("), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{:<16} {} rate-limit answers, ",
+            "rate limits",
+            outage + limited
+        )),
+        "{stderr}"
+    );
+}
+
+/// A quota used up for longer than the run may wait: exit 1 with the quota named and the
+/// limit that applied; `max_rate_limit_wait_secs` sets it and `--max-rate-limit-wait-secs`
+/// wins; `-v` logs every pause with the pace.
+#[test]
+fn the_rate_limit_wait_has_a_limit_the_job_sets_and_the_flag_overrides() {
+    let world = Arc::new(World::dense(RATE_LIMIT_CENTER, 300, 13));
+    let outage = FaultConfig {
+        rate_limit_answer: RateLimitAnswer::Live429,
+        outage: Some(Outage {
+            after_requests: 0,
+            duration: Duration::from_secs(600),
+        }),
+        ..FaultConfig::default()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let (job, _) = rate_limit_job(root.path(), "max_rate_limit_wait_secs = 2");
+    for (extra, limit) in [
+        (&["-v"][..], "2 s"),
+        (&["-v", "--max-rate-limit-wait-secs", "4"], "4 s"),
+    ] {
+        let (server, config) = common::start_mock(world.clone(), outage.clone());
+        let out = root.path().join("out");
+        let started = std::time::Instant::now();
+        let output = run_v4(&server, &config, &job, &out, extra);
+        let stderr = common::stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        for part in [
+            "request quota is used up",
+            "HTTP 429: Application request limit reached",
+            &format!("would pass max_rate_limit_wait_secs ({limit})"),
+            "rate limited: waiting 0.5 s, pace now ",
+        ] {
+            assert!(stderr.contains(part), "{part:?} missing:\n{stderr}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{stderr}");
+        assert!(!out.join("quota").exists(), "no export is written");
+    }
 }

@@ -571,7 +571,17 @@ fn v4_rate_limits_and_server_errors_are_retried_to_the_same_files() {
         "one retry per fault"
     );
     let summary = manifest_summary(&faulty_out.join("faults-v4"));
-    assert_eq!(summary["retries"].as_u64().unwrap(), injected, "{summary}");
+    // 429s are the rate limit: counted apart from the retries of faults.
+    assert_eq!(
+        summary["retries"].as_u64().unwrap(),
+        faulty.faults_of(FaultKind::ServerError),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["rate_limited"].as_u64().unwrap(),
+        faulty.faults_of(FaultKind::TooManyRequests),
+        "{summary}"
+    );
     let (a, b) = (
         data_files(&clean_out.join("faults-v4")),
         data_files(&faulty_out.join("faults-v4")),

@@ -287,3 +287,113 @@ fn no_secret_in_any_output_of_any_run() {
         .collect();
     assert!(failures.is_empty(), "failed: {failures:?} (see above)");
 }
+
+/// A hostile API on 127.0.0.1: its first answer is a page that echoes the credential in its
+/// body, a header and a `Link` (and, v4, a `paging.next`); every later answer is a 400 whose
+/// body quotes it (v4: the `Authorization` header it received, and `Bearer <token>`).
+fn hostile_server(api: Api, secret: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut authorization = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("authorization:") {
+                    authorization = line[line.len() - value.len()..].trim().to_owned();
+                }
+            }
+            let encoded = secret.replace('|', "%7C");
+            let link = format!(
+                "<http://{addr}/v3/images?page=2&client_id={secret}&echo={secret}>; rel=\"next\""
+            );
+            let (status, body) = match (api, n) {
+                (Api::V3, 0) => (
+                    "200 OK",
+                    format!(r#"{{"type":"FeatureCollection","features":[],"echo":"{secret}"}}"#),
+                ),
+                (Api::V4, 0) => (
+                    "200 OK",
+                    format!(
+                        r#"{{"data":[],"echo":"{authorization}","paging":{{"next":"http://{addr}/images?after={encoded}&echo={secret}"}}}}"#
+                    ),
+                ),
+                (Api::V3, _) => (
+                    "400 Bad Request",
+                    format!(r#"{{"message":"unknown application {secret}, client_id={secret}"}}"#),
+                ),
+                (Api::V4, _) => (
+                    "400 Bad Request",
+                    format!(
+                        r#"{{"error":{{"message":"Unsupported request from Authorization: {authorization}; Bearer {secret}","type":"OAuthException","code":100,"is_transient":false,"fbtrace_id":"x"}}}}"#
+                    ),
+                ),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 x-echo: {secret} {authorization}\r\nlink: {link}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    match api {
+        Api::V3 => format!("http://{addr}/v3"),
+        Api::V4 => format!("http://{addr}"),
+    }
+}
+
+/// Issue 14: a server that echoes the credential wherever it can (error bodies quoting
+/// `OAuth`/`Bearer` with the token, headers, `Link`, `paging.next`, a page's body): the
+/// credential reaches no output, log line (even at `MLY_LOG=trace`), cache file or error
+/// message; the error still shows where it was, masked.
+#[test]
+fn a_server_echoing_the_credential_never_gets_it_printed_or_stored() {
+    for (api, var, secret) in [
+        (Api::V3, "MAPILLARY_CLIENT_ID", CLIENT_ID),
+        (Api::V4, "MAPILLARY_ACCESS_TOKEN", TOKEN),
+    ] {
+        for log in ["info", "trace"] {
+            let root = tempfile::tempdir().unwrap();
+            let job = common::write_job(root.path(), "secret.toml", &job(api));
+            let out = root.path().join("out");
+            let url = hostile_server(api, secret);
+            let output = Command::new(common::bin())
+                .args(["run", job.to_str().unwrap(), "--out", out.to_str().unwrap()])
+                .args(["--api-url", &url, "--max-attempts", "1", "-v"])
+                .env_remove("MAPILLARY_CLIENT_ID")
+                .env_remove("MAPILLARY_ACCESS_TOKEN")
+                .env("MLY_LOG", log)
+                .env("NO_COLOR", "1")
+                .env(var, secret)
+                .output()
+                .unwrap();
+            let what = format!("{api:?} MLY_LOG={log}");
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+            assert_clean(&format!("{what}: stdout"), &output.stdout);
+            assert_clean(&format!("{what}: stderr"), &output.stderr);
+            let expected = match api {
+                Api::V3 => "unknown application ***, client_id=***",
+                Api::V4 => "Unsupported request from Authorization: OAuth ***; Bearer ***",
+            };
+            assert!(stderr.contains(expected), "{what}: {stderr}");
+            let files = all_bytes(&out);
+            assert!(
+                files
+                    .iter()
+                    .any(|(p, _)| p.to_string_lossy().contains(".mly-cache")),
+                "{what}: the first page is cached"
+            );
+            for (path, bytes) in files {
+                assert_clean(&format!("{what}: {}", path.display()), &bytes);
+            }
+        }
+    }
+}

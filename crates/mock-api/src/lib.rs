@@ -3,8 +3,9 @@
 //! The mock serves a synthetic [`World`] (users, sequences, images) generated from a seed, with
 //! the real API's filters, `per_page` and `Link` pagination, result cap, v4 field selection and
 //! error envelopes, and seeded fault injection ([`FaultConfig`]): server errors, 429s, truncated
-//! bodies, cut JSON, HTML pages, connection resets, stalls and a rate limit. Every other crate's
-//! tests run against it; `mly-export --mock` serves [`World::demo`] for the demo job.
+//! bodies, cut JSON, HTML pages, connection resets, stalls, a rate limit (answered with or
+//! without `Retry-After`, as 429 or as the live v4 API's 400) and a quota outage. Every other
+//! crate's tests run against it; `mly-export --mock` serves [`World::demo`] for the demo job.
 //!
 //! It has its own wire types and rules, written from the API's documentation, so that it checks
 //! the client rather than agreeing with it.
@@ -39,6 +40,7 @@ mod v4;
 mod world;
 
 pub use server::{
-    ACCESS_TOKEN, CLIENT_ID, FaultConfig, FaultKind, MockConfig, MockServer, MockStats,
+    ACCESS_TOKEN, CLIENT_ID, FaultConfig, FaultKind, MockConfig, MockServer, MockStats, Outage,
+    RateLimitAnswer,
 };
 pub use world::{Cluster, MockImage, MockSequence, MockUser, World, WorldConfig};

@@ -62,7 +62,8 @@ impl Default for MockConfig {
 }
 
 /// Seeded fault injection. Rates are probabilities per request, drawn in the order of the
-/// fields (a request gets at most one of them); `latency` and `rate_limit_rps` apply on top.
+/// fields (a request gets at most one of them); `latency`, `rate_limit_rps` and `outage` apply
+/// on top.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultConfig {
     /// Seeds the draws.
@@ -85,9 +86,36 @@ pub struct FaultConfig {
     pub stall: Duration,
     /// Every response's time from its request's arrival (the mock's own work included).
     pub latency: Duration,
-    /// Requests beyond this rate (a token bucket with a burst of one second's worth) get 429
-    /// with `Retry-After: 1`.
+    /// Requests beyond this rate (a token bucket with a burst of one second's worth) are
+    /// refused as `rate_limit_answer` says.
     pub rate_limit_rps: Option<f64>,
+    /// How requests over `rate_limit_rps` or in the `outage` are refused.
+    pub rate_limit_answer: RateLimitAnswer,
+    /// Every request refused as rate-limited for a while, in the middle of a run.
+    pub outage: Option<Outage>,
+}
+
+/// How the mock refuses a request over its rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitAnswer {
+    /// HTTP 429 with `Retry-After: 1` (v4 body: code 4).
+    #[default]
+    RetryAfter,
+    /// As the live v4 API usually answers: HTTP 429, the code 4 body ("Application request
+    /// limit reached", `is_transient: true`), no `Retry-After`. v3: 429, no `Retry-After`.
+    Live429,
+    /// The same with HTTP 400, which the live v4 API also sends. v3: 429, no `Retry-After`.
+    Live400,
+}
+
+/// A time the quota is used up: the requests after the first `after_requests` are refused
+/// (as [`FaultConfig::rate_limit_answer`] says) for `duration`, counted from the first refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    /// Requests served normally before the outage.
+    pub after_requests: u64,
+    /// How long every request is refused.
+    pub duration: Duration,
 }
 
 impl Default for FaultConfig {
@@ -105,6 +133,8 @@ impl Default for FaultConfig {
             stall: Duration::from_secs(10),
             latency: Duration::ZERO,
             rate_limit_rps: None,
+            rate_limit_answer: RateLimitAnswer::RetryAfter,
+            outage: None,
         }
     }
 }
@@ -126,8 +156,10 @@ pub enum FaultKind {
     Reset,
     /// [`FaultConfig::stall_rate`].
     Stall,
-    /// A 429 from [`FaultConfig::rate_limit_rps`].
+    /// A refusal from [`FaultConfig::rate_limit_rps`].
     RateLimited,
+    /// A refusal during [`FaultConfig::outage`].
+    Outage,
 }
 
 /// What the server has seen so far.
@@ -272,6 +304,8 @@ struct Shared {
     stats: Mutex<MockStats>,
     fault_rng: Mutex<SmallRng>,
     bucket: Mutex<TokenBucket>,
+    /// Requests seen, and when the outage began.
+    outage: Mutex<(u64, Option<Instant>)>,
     /// Numbers v4 `fbtrace_id`s.
     traces: AtomicU64,
 }
@@ -287,6 +321,7 @@ impl Shared {
                 tokens: config.faults.rate_limit_rps.unwrap_or(0.0).max(1.0),
                 refilled: Instant::now(),
             }),
+            outage: Mutex::new((0, None)),
             traces: AtomicU64::new(0),
             config,
         }
@@ -323,6 +358,20 @@ impl Shared {
         } else {
             false
         }
+    }
+
+    /// Counts the request against the outage; true when it falls inside it.
+    fn in_outage(&self) -> bool {
+        let Some(outage) = self.config.faults.outage else {
+            return false;
+        };
+        let mut state = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 += 1;
+        if state.0 <= outage.after_requests {
+            return false;
+        }
+        let started = *state.1.get_or_insert_with(Instant::now);
+        started.elapsed() < outage.duration
     }
 
     /// Draws this request's fault, and a number to pick among a fault's variants.
@@ -369,9 +418,21 @@ impl Shared {
         self.count_request(endpoint.name());
         let api = endpoint.api();
         let trace_id = self.traces.fetch_add(1, Ordering::Relaxed);
-        if !self.within_rate() {
-            self.count_fault(FaultKind::RateLimited);
-            return Outcome::Respond(too_many_requests(api, trace_id, true));
+        let refusal = if self.in_outage() {
+            Some(FaultKind::Outage)
+        } else if !self.within_rate() {
+            Some(FaultKind::RateLimited)
+        } else {
+            None
+        };
+        if let Some(kind) = refusal {
+            self.count_fault(kind);
+            let answer = self.config.faults.rate_limit_answer;
+            return Outcome::Respond(match answer {
+                RateLimitAnswer::RetryAfter => too_many_requests(api, trace_id, true),
+                RateLimitAnswer::Live429 => too_many_requests(api, trace_id, false),
+                RateLimitAnswer::Live400 => limit_reached_400(api, trace_id),
+            });
         }
         let (fault, variant) = self.draw_fault();
         if let Some(kind) = fault {
@@ -461,6 +522,18 @@ fn too_many_requests(api: Api, trace_id: u64, retry_after: bool) -> Response {
         response.with_header("Retry-After", "1".to_owned())
     } else {
         response
+    }
+}
+
+/// The live v4 API's other rate-limit answer: HTTP 400 with the code 4 body. v3 knew only 429.
+fn limit_reached_400(api: Api, trace_id: u64) -> Response {
+    match api {
+        Api::V3 => too_many_requests(api, trace_id, false),
+        Api::V4 => {
+            let mut response = too_many_requests(api, trace_id, false);
+            response.status = 400;
+            response
+        }
     }
 }
 

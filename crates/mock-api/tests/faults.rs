@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{get, get_with, raw};
-use mock_api::{CLIENT_ID, FaultConfig, FaultKind, MockConfig, MockServer, World};
+use mock_api::{
+    CLIENT_ID, FaultConfig, FaultKind, MockConfig, MockServer, Outage, RateLimitAnswer, World,
+};
 
 const V3_TARGET: &str = "/v3/users?client_id=mock-client-id&usernames=gyllen";
 const V4_TARGET: &str = "/image_ids?sequence_id=x&access_token=MLY%7Cmock%7Ctoken";
@@ -179,6 +181,70 @@ fn requests_beyond_the_rate_limit_get_429_with_retry_after() {
     assert_eq!(limited.status, 429);
     assert_eq!(limited.header("retry-after"), Some("1"));
     assert_eq!(server.stats().faults_of(FaultKind::RateLimited), 1);
+}
+
+/// The live v4 API's rate-limit answers: the recorded code 4 body, no `Retry-After`, as 429
+/// or 400 (v3 always 429).
+#[test]
+fn rate_limits_can_answer_like_the_live_v4_api() {
+    let recorded: serde_json::Value = serde_json::from_str(include_str!(
+        "../../fetch/tests/fixtures/v4-application_request_limit_reached.json"
+    ))
+    .unwrap();
+    for (answer, status) in [
+        (RateLimitAnswer::Live429, 429),
+        (RateLimitAnswer::Live400, 400),
+    ] {
+        let server = server(FaultConfig {
+            rate_limit_rps: Some(0.001),
+            rate_limit_answer: answer,
+            ..FaultConfig::default()
+        });
+        assert_eq!(get(server.addr(), V4_TARGET).status, 200);
+        let limited = get(server.addr(), V4_TARGET);
+        assert_eq!(limited.status, status, "{answer:?}");
+        assert_eq!(limited.header("retry-after"), None);
+        let mut body = limited.json();
+        let mut expected = recorded.clone();
+        // Every answer has its own trace id.
+        for error in [&mut body["error"], &mut expected["error"]] {
+            assert!(error["fbtrace_id"].is_string());
+            error.as_object_mut().unwrap().remove("fbtrace_id");
+        }
+        assert_eq!(body, expected);
+        let v3 = get(server.addr(), V3_TARGET);
+        assert_eq!((v3.status, v3.header("retry-after")), (429, None));
+        assert_eq!(server.stats().faults_of(FaultKind::RateLimited), 2);
+    }
+}
+
+/// An outage: the first requests are served, then every request is refused for the window,
+/// then they are served again.
+#[test]
+fn an_outage_refuses_every_request_for_its_window() {
+    let window = Duration::from_millis(300);
+    let server = server(FaultConfig {
+        rate_limit_answer: RateLimitAnswer::Live400,
+        outage: Some(Outage {
+            after_requests: 2,
+            duration: window,
+        }),
+        ..FaultConfig::default()
+    });
+    let status = || get(server.addr(), V4_TARGET).status;
+    assert_eq!([status(), status()], [200, 200]);
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    while started.elapsed() < window - Duration::from_millis(50) {
+        let reply = get(server.addr(), V4_TARGET);
+        assert_eq!(reply.status, 400);
+        assert_eq!(reply.json()["error"]["code"], 4);
+        refused += 1;
+    }
+    std::thread::sleep(window);
+    assert_eq!(status(), 200);
+    assert_eq!(server.stats().faults_of(FaultKind::Outage), refused);
+    assert!(refused > 0);
 }
 
 #[test]
