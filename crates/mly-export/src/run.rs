@@ -26,7 +26,7 @@ pub struct RunOptions {
     /// `--concurrency`.
     pub concurrency: std::num::NonZeroUsize,
     /// `--max-attempts` (wins over the job's `max_attempts`).
-    pub max_attempts: Option<u32>,
+    pub max_attempts: Option<std::num::NonZeroU32>,
     /// `--requests-per-second` (wins over the job's `requests_per_second`).
     pub requests_per_second: Option<f64>,
     /// `--timeout` per request.
@@ -83,7 +83,7 @@ pub fn fetch_config(job: &Job, token: Secret, options: &RunOptions) -> FetchConf
     let mut config = FetchConfig::new(job.api, base, token, cache_dir);
     config.concurrency = options.concurrency;
     if let Some(n) = options.max_attempts.or(job.max_attempts) {
-        config.max_attempts = std::num::NonZeroU32::new(n).unwrap_or(config.max_attempts);
+        config.max_attempts = n;
     }
     config.requests_per_second = options.requests_per_second.or(job.requests_per_second);
     config.result_cap = options.result_cap;
