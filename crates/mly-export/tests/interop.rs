@@ -293,7 +293,7 @@ fn xmllint_validates_every_gpx_against_the_gpx_1_1_schema() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = export_demo(tmp.path());
-    let schema = common::workspace().join("../shared/reference/gpx11.xsd");
+    let schema = common::workspace().join("crates/write/tests/fixtures/gpx11.xsd");
     assert!(schema.is_file(), "{}", schema.display());
     for resource in RESOURCES {
         let file = dir.join(format!("{resource}.gpx"));

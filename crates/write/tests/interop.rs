@@ -42,7 +42,7 @@ fn gpx_outputs_are_valid_gpx_1_1() {
     if !common::require_tool("xmllint") {
         return;
     }
-    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/gpx11.xsd");
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpx11.xsd");
     let dir = outputs();
     for resource in Resource::ALL {
         let gpx = dir.path().join(format!("{}.gpx", resource.stem()));

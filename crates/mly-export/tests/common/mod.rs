@@ -16,7 +16,7 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mly-export"))
 }
 
-/// The workspace root (for `jobs/`, `README.md`, the shared reference files).
+/// The workspace root (for `jobs/`, `README.md`, the fixtures of other crates).
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
