@@ -89,6 +89,10 @@ struct RunArgs {
     /// Ignore pages cached by an interrupted run and start over.
     #[arg(long)]
     fresh: bool,
+    /// When another run of the same job (same --out) is running, exit 1 at once instead of
+    /// waiting for it to end.
+    #[arg(long)]
+    no_wait: bool,
     /// Attempts per request before the run fails (1 to 100, default 6; overrides the job's
     /// max_attempts).
     #[arg(long, allow_hyphen_values = true,
@@ -256,6 +260,7 @@ fn default_run_options() -> RunOptions {
         result_cap: 10_000,
         v4_limit: 2000,
         write: write::WriteOptions::default(),
+        no_wait: false,
     }
 }
 
@@ -310,88 +315,90 @@ fn run(args: RunArgs, verbosity: Verbosity) -> Result<ExitCode> {
         }
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let cancel = CancellationToken::new();
-        spawn_ctrl_c(cancel.clone());
-        let mock = if args.mock {
-            Some(
-                mock_api::MockServer::start(mock_api::MockConfig::default(), 0)
-                    .await
-                    .context("cannot start the built-in mock API")?,
-            )
-        } else {
-            None
+    let cancel = CancellationToken::new();
+    runtime.spawn(ctrl_c(cancel.clone()));
+    let mock = if args.mock {
+        Some(
+            runtime
+                .block_on(mock_api::MockServer::start(
+                    mock_api::MockConfig::default(),
+                    0,
+                ))
+                .context("cannot start the built-in mock API")?,
+        )
+    } else {
+        None
+    };
+    // The jobs run on this thread, outside the runtime: its workers serve the mock and the
+    // fetches and never wait behind the pipeline's file I/O (see `run::run_job`).
+    let mut code = ExitCode::SUCCESS;
+    for (job, token) in jobs.iter().zip(tokens) {
+        let api_url = match &mock {
+            Some(server) => Some(url::Url::parse(&match job.api {
+                Api::V3 => server.v3_url(),
+                Api::V4 => server.v4_url(),
+            })?),
+            None => args.api_url.clone(),
         };
-        let mut code = ExitCode::SUCCESS;
-        for (job, token) in jobs.iter().zip(tokens) {
-            let api_url = match &mock {
-                Some(server) => Some(url::Url::parse(&match job.api {
-                    Api::V3 => server.v3_url(),
-                    Api::V4 => server.v4_url(),
-                })?),
-                None => args.api_url.clone(),
-            };
-            // One set of bars per job: a job's lines end with it.
-            let progress = Progress::new(verbosity);
-            let options = RunOptions {
-                out: args.out.clone(),
-                api_url,
-                concurrency: args.concurrency,
-                max_attempts: args.max_attempts,
-                requests_per_second: args.requests_per_second,
-                request_timeout: Some(Duration::from_secs_f64(args.timeout_secs)),
-                fresh: args.fresh,
-                result_cap: args.result_cap,
-                v4_limit: args.v4_limit,
-                write: write::WriteOptions {
-                    csv_raw_text: args.csv_raw_text,
-                    ..write::WriteOptions::default()
-                },
-            };
-            if let Some(server) = &mock {
-                progress.line(&format!(
-                    "{}: using the built-in mock API at {}",
-                    job.name,
-                    server.addr()
-                ));
+        // One set of bars per job: a job's lines end with it.
+        let progress = Progress::new(verbosity);
+        let options = RunOptions {
+            out: args.out.clone(),
+            api_url,
+            concurrency: args.concurrency,
+            max_attempts: args.max_attempts,
+            requests_per_second: args.requests_per_second,
+            request_timeout: Some(Duration::from_secs_f64(args.timeout_secs)),
+            fresh: args.fresh,
+            result_cap: args.result_cap,
+            v4_limit: args.v4_limit,
+            write: write::WriteOptions {
+                csv_raw_text: args.csv_raw_text,
+                ..write::WriteOptions::default()
+            },
+            no_wait: args.no_wait,
+        };
+        if let Some(server) = &mock {
+            progress.line(&format!(
+                "{}: using the built-in mock API at {}",
+                job.name,
+                server.addr()
+            ));
+        }
+        let result = run_job(job, token, &options, &progress, &cancel, runtime.handle());
+        progress.finish();
+        match result {
+            Ok(summary) => {
+                eprintln!("{summary}");
+                for warning in summary.warnings.iter().take(5) {
+                    progress.line(&format!("  warning: {warning}"));
+                }
             }
-            let result = run_job(job, token, &options, &progress, &cancel).await;
-            progress.finish();
-            match result {
-                Ok(summary) => {
-                    eprintln!("{summary}");
-                    for warning in summary.warnings.iter().take(5) {
-                        progress.line(&format!("  warning: {warning}"));
-                    }
-                }
-                Err(RunError::Cancelled) | Err(RunError::Fetch(fetch::FetchError::Cancelled)) => {
-                    eprintln!(
-                        "{}: interrupted; nothing was replaced. Run the same command again to resume.",
-                        job.name
-                    );
-                    return Ok(ExitCode::from(130));
-                }
-                Err(e) => {
-                    eprintln!(
-                        "error: {}: {e}\n  the previous export (if any) was left untouched",
-                        job.name
-                    );
-                    code = ExitCode::from(1);
-                }
+            Err(RunError::Cancelled) | Err(RunError::Fetch(fetch::FetchError::Cancelled)) => {
+                eprintln!(
+                    "{}: interrupted; nothing was replaced. Run the same command again to resume.",
+                    job.name
+                );
+                return Ok(ExitCode::from(130));
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: {}: {e}\n  the previous export (if any) was left untouched",
+                    job.name
+                );
+                code = ExitCode::from(1);
             }
         }
-        Ok(code)
-    })
+    }
+    Ok(code)
 }
 
-fn spawn_ctrl_c(cancel: CancellationToken) {
-    tokio::spawn(async move {
+async fn ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("\ninterrupted: stopping (press Ctrl+C again to quit at once)");
+        cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping (press Ctrl+C again to quit at once)");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
+            std::process::exit(130);
         }
-    });
+    }
 }
