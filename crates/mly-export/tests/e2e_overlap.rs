@@ -14,8 +14,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::truth::{
-    DEMO_AREAS, V3, V4, assert_images_equal, assert_sequences_equal, demo_areas, job, truth_images,
-    truth_sequences,
+    DEMO_AREAS, MONTANA_BBOX, V3, V4, assert_images_equal, assert_sequences_equal, demo_areas, job,
+    truth_images, truth_sequences,
 };
 use common::{demo_world, entries, wait_for};
 use mock_api::{FaultConfig, MockConfig, MockServer};
@@ -36,17 +36,14 @@ fn slow_mock() -> (MockServer, MockConfig) {
     )
 }
 
+/// The run of the job against `server`, its stderr piped.
 fn command(server: &MockServer, config: &MockConfig, job: &Path, out: &Path) -> Command {
-    let mut cmd = Command::new(common::bin());
-    cmd.args(["run", job.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(["--api-url", &server.v3_url()])
-        .args(ARGS)
-        .env_remove("MAPILLARY_ACCESS_TOKEN")
-        .env_remove("MLY_LOG")
-        .env("NO_COLOR", "1")
-        .env("MAPILLARY_CLIENT_ID", &config.client_id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let url = server.v3_url();
+    let mut args = vec!["run", job.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend(["--api-url", &url]);
+    args.extend(ARGS);
+    let mut cmd = common::command(&args, &[("MAPILLARY_CLIENT_ID", &config.client_id)]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     cmd
 }
 
@@ -150,21 +147,13 @@ fn the_waiting_run_says_so_and_no_wait_exits_1_naming_the_holder() {
     assert_exact_and_clean(&out);
 }
 
-/// The demo's areas plus a twin of the first: same box, another name.
-const TWIN_AREAS: &str = r#"
-[[areas]]
-name = "montana-campus"
-bbox = [-113.98937, 46.85699, -113.98002, 46.86501]
-
-[[areas]]
-name = "campus-twin"
-bbox = [-113.98937, 46.85699, -113.98002, 46.86501]
-
-[[areas]]
-name = "campus-east"
-closeto = [-113.9805, 46.8610]
-radius = 300
-"#;
+/// The demo's areas plus a twin of the first: the same box, another name.
+fn twin_areas() -> String {
+    let [minx, miny, maxx, maxy] = MONTANA_BBOX;
+    format!(
+        "{DEMO_AREAS}\n[[areas]]\nname = \"campus-twin\"\nbbox = [{minx}, {miny}, {maxx}, {maxy}]\n"
+    )
+}
 
 #[test]
 fn areas_with_the_same_geometry_share_their_requests_and_are_all_named() {
@@ -184,7 +173,8 @@ fn areas_with_the_same_geometry_share_their_requests_and_are_all_named() {
             ),
         };
         let mut requests = Vec::new();
-        for (name, areas_toml) in [("single", DEMO_AREAS), ("twins", TWIN_AREAS)] {
+        let twins = twin_areas();
+        for (name, areas_toml) in [("single", DEMO_AREAS), ("twins", twins.as_str())] {
             let name = format!("{name}-{api}");
             let file = common::write_job(
                 tmp.path(),
@@ -210,13 +200,13 @@ fn areas_with_the_same_geometry_share_their_requests_and_are_all_named() {
                 .iter()
                 .map(|a| (a["name"].as_str().unwrap(), a["same_as"].as_str()))
                 .collect();
-            if areas_toml == TWIN_AREAS {
+            if areas_toml == twins {
                 assert_eq!(
                     named,
                     [
                         ("montana-campus", None),
+                        ("campus-east", None),
                         ("campus-twin", Some("montana-campus")),
-                        ("campus-east", None)
                     ]
                 );
                 let check = common::run(&["check", file.to_str().unwrap()], &[]);
