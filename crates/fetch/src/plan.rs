@@ -236,6 +236,19 @@ impl PlannedQuery {
     pub(crate) fn label(&self) -> &str {
         &self.template.label
     }
+
+    /// True when both send the same requests (their labels aside): they would share every
+    /// cell's cache key, and so its log.
+    fn same_requests(&self, other: &PlannedQuery) -> bool {
+        let unlabelled = |cell: &Cell| Cell {
+            label: String::new(),
+            ..cell.clone()
+        };
+        unlabelled(&self.template) == unlabelled(&other.template)
+            && self.layout == other.layout
+            && self.usernames == other.usernames
+            && self.userkeys == other.userkeys
+    }
 }
 
 /// The cells a run starts with (cap splitting adds more while it runs).
@@ -278,14 +291,24 @@ impl Plan {
 /// so one large area walks many `Link` chains in parallel; a `closeto` query stays one cell.
 /// v4: every area (a circle through its bounding box) becomes a grid of cells of at most
 /// `v4_cell_max_area`; a query with usernames and no userkeys becomes one query per username.
+///
+/// Queries that send the same requests (two areas with the same geometry) are planned once,
+/// labelled with every query's label (`a/images + b/images`): two chains on one cache log
+/// would truncate each other's pages.
 pub fn plan(config: &FetchConfig, queries: &[Query]) -> Plan {
-    let planned = queries
-        .iter()
-        .flat_map(|query| match config.api {
-            Api::V3 => vec![plan_v3(config, query)],
-            Api::V4 => plan_v4(config, query),
-        })
-        .collect();
+    let mut planned: Vec<PlannedQuery> = Vec::new();
+    let all = queries.iter().flat_map(|query| match config.api {
+        Api::V3 => vec![plan_v3(config, query)],
+        Api::V4 => plan_v4(config, query),
+    });
+    for query in all {
+        match planned.iter_mut().find(|p| p.same_requests(&query)) {
+            Some(earlier) => {
+                earlier.template.label = format!("{} + {}", earlier.label(), query.label());
+            }
+            None => planned.push(query),
+        }
+    }
     Plan {
         api: config.api,
         queries: planned,
@@ -536,6 +559,36 @@ mod tests {
         assert!(!cell.describe().contains("SECRET"));
         assert_eq!(cell.cache_key(Api::V3).len(), 64);
         assert_ne!(cell.cache_key(Api::V3), cell.cache_key(Api::V4));
+    }
+
+    #[test]
+    fn queries_with_the_same_requests_are_planned_once_under_both_labels() {
+        let campus = Area::Bbox([-113.98937, 46.85699, -113.98002, 46.86501]);
+        let queries = [
+            Query::new("a/images", QueryResource::Images, campus),
+            Query::new("b/images", QueryResource::Images, campus),
+            Query::new("a/sequences", QueryResource::Sequences, campus),
+            Query::new("b/sequences", QueryResource::Sequences, campus),
+        ];
+        let plan = plan(&config(Api::V3), &queries);
+        let lines = plan.lines();
+        assert_eq!(plan.cells(), 2, "{lines:#?}");
+        assert!(lines[0].starts_with("a/images + b/images: GET /images?"));
+        assert!(lines[1].starts_with("a/sequences + b/sequences: GET /sequences?"));
+        let keys: Vec<String> = all_cells(&plan)
+            .iter()
+            .map(|c| c.cache_key(Api::V3))
+            .collect();
+        assert_ne!(keys[0], keys[1]);
+        // v4 too, and another filter keeps queries apart.
+        let mut other = Query::new("c/images", QueryResource::Images, campus);
+        other.pano = Some(true);
+        let plan = super::plan(
+            &config(Api::V4),
+            &[queries[0].clone(), queries[1].clone(), other],
+        );
+        assert_eq!(plan.queries.len(), 2);
+        assert_eq!(plan.queries[0].label(), "a/images + b/images");
     }
 
     #[test]

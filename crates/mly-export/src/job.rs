@@ -4,12 +4,15 @@
 //! problem is reported at once, each with its line, column, key and what would be right.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use model::{Api, Area, DateRange, Format};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+
+use crate::limits::{self, Span};
 
 /// A validated job.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +44,7 @@ pub struct Job {
     /// `pano`: `true` panoramas only, `false` none.
     pub pano: Option<bool>,
     /// `max_attempts` per request (the `--max-attempts` flag wins).
-    pub max_attempts: Option<u32>,
+    pub max_attempts: Option<NonZeroU32>,
     /// `requests_per_second` (the `--requests-per-second` flag wins).
     pub requests_per_second: Option<f64>,
     /// `max_rate_limit_wait_secs` (the `--max-rate-limit-wait-secs` flag wins).
@@ -245,14 +248,18 @@ impl Checker<'_> {
         let name = self.name(table, span.clone());
         let api = match table.get("api") {
             None => Some(Api::V3),
-            Some(v) => match self.string(v, "api")? {
-                "v3" => Some(Api::V3),
-                "v4" => Some(Api::V4),
+            Some(v) => match v.get_ref() {
+                DeValue::String(s) if s == "v3" => Some(Api::V3),
+                DeValue::String(s) if s == "v4" => Some(Api::V4),
                 other => {
+                    let shown = match other {
+                        DeValue::String(s) => format!("unknown API \"{s}\""),
+                        _ => "expected a string".to_owned(),
+                    };
                     self.error(
                         v.span(),
                         "api",
-                        format!("unknown API \"{other}\"; expected \"v3\" or \"v4\""),
+                        format!("{shown}; expected \"v3\" or \"v4\""),
                     );
                     None
                 }
@@ -265,24 +272,10 @@ impl Checker<'_> {
         let areas = self.areas(table, span);
         let date_ranges = self.date_ranges(table);
         let lookat = table.get("lookat").and_then(|v| self.position(v, "lookat"));
-        let lookat_tolerance_deg = match table.get("lookat_tolerance") {
-            None => DEFAULT_LOOKAT_TOLERANCE_DEG,
-            Some(v) => {
-                let t = self.number(v, "lookat_tolerance");
-                match t {
-                    Some(t) if t > 0.0 && t <= 180.0 => t,
-                    Some(t) => {
-                        self.error(
-                            v.span(),
-                            "lookat_tolerance",
-                            format!("{t} is out of range; expected degrees in (0, 180]"),
-                        );
-                        DEFAULT_LOOKAT_TOLERANCE_DEG
-                    }
-                    None => DEFAULT_LOOKAT_TOLERANCE_DEG,
-                }
-            }
-        };
+        let lookat_tolerance_deg = table
+            .get("lookat_tolerance")
+            .and_then(|v| self.number_in(v, "lookat_tolerance", limits::LOOKAT_TOLERANCE_DEG))
+            .unwrap_or(DEFAULT_LOOKAT_TOLERANCE_DEG);
         if table.contains_key("lookat_tolerance") && !table.contains_key("lookat") {
             let v = &table["lookat_tolerance"];
             self.error(
@@ -304,29 +297,23 @@ impl Checker<'_> {
         });
         let max_attempts = table.get("max_attempts").and_then(|v| {
             let n = self.integer(v, "max_attempts")?;
-            if (1..=100).contains(&n) {
-                u32::try_from(n).ok()
-            } else {
+            let range = limits::MAX_ATTEMPTS;
+            let attempts = u64::try_from(n)
+                .ok()
+                .filter(|n| range.contains(n))
+                .and_then(|n| NonZeroU32::new(u32::try_from(n).ok()?));
+            if attempts.is_none() {
                 self.error(
                     v.span(),
                     "max_attempts",
-                    format!("{n} is out of range; expected 1 to 100"),
+                    format!(
+                        "{n} is out of range; expected {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
                 );
-                None
             }
-        });
-        let requests_per_second = table.get("requests_per_second").and_then(|v| {
-            let r = self.number(v, "requests_per_second")?;
-            if r > 0.0 {
-                Some(r)
-            } else {
-                self.error(
-                    v.span(),
-                    "requests_per_second",
-                    format!("{r} must be greater than 0"),
-                );
-                None
-            }
+            attempts
         });
         let max_rate_limit_wait = table.get("max_rate_limit_wait_secs").and_then(|v| {
             let secs = self.number(v, "max_rate_limit_wait_secs")?;
@@ -334,6 +321,9 @@ impl Checker<'_> {
                 .map_err(|reason| self.error(v.span(), "max_rate_limit_wait_secs", reason))
                 .ok()
         });
+        let requests_per_second = table
+            .get("requests_per_second")
+            .and_then(|v| self.number_in(v, "requests_per_second", limits::REQUESTS_PER_SECOND));
         Some(Job {
             source: path.to_owned(),
             name: name?,
@@ -512,6 +502,7 @@ impl Checker<'_> {
         };
         let list = self.string_list(v, key)?;
         let mut out = Vec::new();
+        let mut ok = true;
         for (span, item) in list {
             if item.trim().is_empty() || item.contains(',') {
                 self.error(
@@ -519,11 +510,11 @@ impl Checker<'_> {
                     key,
                     format!("\"{item}\" is not a valid entry (empty, or contains a comma)"),
                 );
-                return None;
+                ok = false;
             }
             out.push(item);
         }
-        Some(out)
+        ok.then_some(out)
     }
 
     fn areas(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Vec<JobArea>> {
@@ -575,23 +566,24 @@ impl Checker<'_> {
         self.unknown_keys(table, &format!("{key}."), AREA_KEYS);
         let name = match table.get("name") {
             None => Some(format!("area-{}", index + 1)),
-            Some(v) => {
-                let n = self.string(v, &format!("{key}.name"))?;
-                if n.is_empty()
-                    || !n
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            Some(v) => match self.string(v, &format!("{key}.name")) {
+                Some(n)
+                    if !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
                 {
+                    Some(n.to_owned())
+                }
+                Some(n) => {
                     self.error(
                         v.span(),
                         &format!("{key}.name"),
                         format!("\"{n}\" is not valid; use letters, digits, - and _"),
                     );
                     None
-                } else {
-                    Some(n.to_owned())
                 }
-            }
+                None => None,
+            },
         };
         let area = match (table.get("bbox"), table.get("closeto")) {
             (Some(_), Some(c)) => {
@@ -626,21 +618,7 @@ impl Checker<'_> {
                 let center = self.position(c, &format!("{key}.closeto"));
                 let radius_m = match table.get("radius") {
                     None => Some(100.0),
-                    Some(r) => {
-                        let rk = format!("{key}.radius");
-                        match self.number(r, &rk) {
-                            Some(m) if m > 0.0 && m <= 20_000_000.0 => Some(m),
-                            Some(m) => {
-                                self.error(
-                                    r.span(),
-                                    &rk,
-                                    format!("{m} is out of range; expected metres, more than 0"),
-                                );
-                                None
-                            }
-                            None => None,
-                        }
-                    }
+                    Some(r) => self.number_in(r, &format!("{key}.radius"), limits::RADIUS_M),
                 };
                 Some(Area::Closeto {
                     center: center?,
@@ -814,16 +792,17 @@ impl Checker<'_> {
             return None;
         };
         let mut out = Vec::new();
+        let mut ok = true;
         for item in items {
             match item.get_ref() {
                 DeValue::String(s) => out.push((item.span(), s.to_string())),
                 _ => {
                     self.error(item.span(), key, "expected a string".into());
-                    return None;
+                    ok = false;
                 }
             }
         }
-        Some(out)
+        ok.then_some(out)
     }
 
     fn tables<'v, 'i>(
@@ -836,16 +815,17 @@ impl Checker<'_> {
             return None;
         };
         let mut out = Vec::new();
+        let mut ok = true;
         for item in items {
             match item.get_ref() {
                 DeValue::Table(t) => out.push((item.span(), t)),
                 _ => {
                     self.error(item.span(), key, format!("expected [[{key}]] tables"));
-                    return None;
+                    ok = false;
                 }
             }
         }
-        Some(out)
+        ok.then_some(out)
     }
 
     fn numbers(&mut self, v: &Value<'_>, key: &str, n: usize, shape: &str) -> Option<Vec<f64>> {
@@ -856,16 +836,17 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let mut out = Vec::with_capacity(n);
-        for item in items {
-            out.push(self.number(item, key)?);
-        }
-        Some(out)
+        // Every item is checked, so two bad coordinates are two errors.
+        let out: Vec<Option<f64>> = items.iter().map(|item| self.number(item, key)).collect();
+        out.into_iter().collect()
     }
 
     fn number(&mut self, v: &Value<'_>, key: &str) -> Option<f64> {
         let parsed = match v.get_ref() {
-            DeValue::Integer(i) => parse_integer(i.as_str(), i.radix()).map(|i| i as f64),
+            // A decimal integer too large for i64 is still a number (to be range-checked).
+            DeValue::Integer(i) => parse_integer(i.as_str(), i.radix())
+                .map(|i| i as f64)
+                .or_else(|| (i.radix() == 10).then(|| i.as_str().replace('_', "").parse().ok())?),
             DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
             _ => None,
         };
@@ -873,6 +854,19 @@ impl Checker<'_> {
             Some(x) if x.is_finite() => Some(x),
             _ => {
                 self.error(v.span(), key, "expected a finite number".into());
+                None
+            }
+        }
+    }
+
+    /// A finite number inside `span`.
+    fn number_in(&mut self, v: &Value<'_>, key: &str, span: Span) -> Option<f64> {
+        let x = self.number(v, key)?;
+        let written = self.text.get(v.span()).unwrap_or_default().trim();
+        match span.check(x, written) {
+            Ok(x) => Some(x),
+            Err(message) => {
+                self.error(v.span(), key, message);
                 None
             }
         }
@@ -1125,6 +1119,65 @@ end = "2016-01-01"
     }
 
     #[test]
+    fn a_bad_api_or_area_name_hides_no_later_error() {
+        let errs = errors(
+            "name = \"x\"\napi = 3\nformats = [\"kml\"]\n[[areas]]\nname = 5\nbbox = [0, 0, 200, 1]\n[[areas]]\nname = \"a b\"\ncloseto = [1, 2]\nradius = 0\n",
+        );
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "api",
+                "formats",
+                "areas[1].name",
+                "areas[1].bbox",
+                "areas[2].name",
+                "areas[2].radius"
+            ],
+            "{errs:#?}"
+        );
+        assert!(errs[0].message.contains("expected \"v3\" or \"v4\""));
+        // Every bad entry of a list is named, not only the first.
+        let errs = errors(
+            "name = \"x\"\nusernames = [\"\", \"a,b\"]\nformats = [1, \"csv\", 2]\n[[areas]]\nbbox = [\"w\", 0, \"e\", 1]\n",
+        );
+        assert_eq!(errs.len(), 6, "{errs:#?}");
+    }
+
+    #[test]
+    fn numbers_the_run_cannot_hold_are_refused_with_their_range() {
+        let errs = errors(
+            "name = \"x\"\nrequests_per_second = 1e-30\nmax_attempts = 0\nlookat = [0, 0]\nlookat_tolerance = 1e-320\n[[areas]]\ncloseto = [1, 2]\nradius = 1e300\n",
+        );
+        let shown: Vec<(&str, &str)> = errs
+            .iter()
+            .map(|e| (e.key.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "requests_per_second",
+                    "1e-30 is out of range; expected 0.001 to 1000000 requests per second"
+                ),
+                ("max_attempts", "0 is out of range; expected 1 to 100"),
+                (
+                    "areas[1].radius",
+                    "1e300 is out of range; expected 0.01 to 10000000 metres"
+                ),
+            ],
+        );
+        // A subnormal tolerance is a real angle: the code holds it.
+        let job = parse(
+            Path::new("j.toml"),
+            "name = \"x\"\nrequests_per_second = 0.001\nmax_attempts = 100\n[[areas]]\ncloseto = [1, 2]\nradius = 1e7\n",
+        )
+        .unwrap();
+        assert_eq!(job.requests_per_second, Some(0.001));
+        assert_eq!(job.max_attempts, NonZeroU32::new(100));
+    }
+
+    #[test]
     fn dates_accept_rfc3339_and_toml_dates() {
         let job = parse(
             Path::new("j.toml"),
@@ -1148,7 +1201,7 @@ end = "2016-01-01"
         assert_eq!(job.lookat, Some([-122.3, 47.6]));
         assert_eq!(job.lookat_tolerance_deg, 45.0);
         assert_eq!(job.pano, Some(false));
-        assert_eq!(job.max_attempts, Some(3));
+        assert_eq!(job.max_attempts, NonZeroU32::new(3));
         assert_eq!(job.requests_per_second, Some(40.0));
         assert_eq!(job.max_rate_limit_wait, None);
         let waits = parse(

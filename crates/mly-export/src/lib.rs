@@ -18,6 +18,8 @@
 pub mod changes;
 pub mod convert;
 pub mod job;
+pub mod limits;
+pub mod lock;
 pub mod mock;
 pub mod plan;
 pub mod progress;

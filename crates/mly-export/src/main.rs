@@ -5,18 +5,19 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use clap::builder::{RangedU64ValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use mly_export::convert::{ConvertOptions, convert};
 use mly_export::job::{self, Job};
 use mly_export::progress::{Progress, Verbosity};
 use mly_export::run::{RunError, RunOptions, fetch_config, run_job};
-use mly_export::{mock, plan};
+use mly_export::{limits, mock, plan};
 use model::{Api, Format};
 use tokio_util::sync::CancellationToken;
 
@@ -76,8 +77,11 @@ struct RunArgs {
     /// API base URL (v3 includes /v3, e.g. http://127.0.0.1:8080/v3).
     #[arg(long, conflicts_with = "mock")]
     api_url: Option<url::Url>,
-    /// Requests in flight at once.
-    #[arg(long, default_value = "8")]
+    /// Requests in flight at once (1 to 1000).
+    #[arg(long, default_value = "8", allow_hyphen_values = true,
+          value_parser = RangedU64ValueParser::<usize>::new()
+              .range(limits::CONCURRENCY)
+              .try_map(NonZeroUsize::try_from))]
     concurrency: NonZeroUsize,
     /// Start the built-in mock API on 127.0.0.1 and use it (no token needed).
     #[arg(long)]
@@ -85,30 +89,43 @@ struct RunArgs {
     /// Ignore pages cached by an interrupted run and start over.
     #[arg(long)]
     fresh: bool,
-    /// Attempts per request before the run fails (default 6; overrides the job's max_attempts).
+    /// When another run of the same job (same --out) is running, exit 1 at once instead of
+    /// waiting for it to end.
     #[arg(long)]
-    max_attempts: Option<u32>,
-    /// Client-side request rate limit (overrides the job's requests_per_second).
-    #[arg(long)]
+    no_wait: bool,
+    /// Attempts per request before the run fails (1 to 100, default 6; overrides the job's
+    /// max_attempts).
+    #[arg(long, allow_hyphen_values = true,
+          value_parser = RangedU64ValueParser::<u32>::new()
+              .range(limits::MAX_ATTEMPTS)
+              .try_map(NonZeroU32::try_from))]
+    max_attempts: Option<NonZeroU32>,
+    /// Client-side request rate limit, 0.001 to 1000000 (overrides the job's
+    /// requests_per_second).
+    #[arg(long, allow_hyphen_values = true,
+          value_parser = |s: &str| limits::REQUESTS_PER_SECOND.parse(s))]
     requests_per_second: Option<f64>,
     /// Longest total wait for the API's rate limit before the run fails, in seconds, 0 to
     /// 86400 (default 900; overrides the job's max_rate_limit_wait_secs).
-    #[arg(long, value_parser = parse_rate_limit_wait)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_rate_limit_wait)]
     max_rate_limit_wait_secs: Option<Duration>,
-    /// Timeout per request, in seconds.
-    #[arg(long, default_value = "60")]
+    /// Timeout per request, in seconds (0.001 to 86400).
+    #[arg(long, default_value = "60", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::TIMEOUT_SECS.parse(s))]
     timeout_secs: f64,
     /// Write free-text CSV cells as they are, without the spreadsheet formula guard.
     #[arg(long)]
     csv_raw_text: bool,
     /// v3 result cap per query of the server (10,000 for Mapillary); a query that returns
     /// this many items is split. For v3-compatible servers with another cap.
-    #[arg(long, default_value = "10000", value_parser = clap::value_parser!(u64).range(1..))]
-    result_cap: u64,
+    #[arg(long, default_value = "10000", allow_hyphen_values = true,
+          value_parser = RangedU64ValueParser::<usize>::new().range(limits::RESULT_CAP))]
+    result_cap: usize,
     /// v4 `limit` per bbox request (at most the server's maximum, 2,000 for Mapillary); a
     /// cell that returns this many images is split.
-    #[arg(long, default_value = "2000", value_parser = clap::value_parser!(u64).range(1..=2000))]
-    v4_limit: u64,
+    #[arg(long, default_value = "2000", allow_hyphen_values = true,
+          value_parser = RangedU64ValueParser::<usize>::new().range(limits::V4_LIMIT))]
+    v4_limit: usize,
 }
 
 #[derive(Args)]
@@ -255,6 +272,7 @@ fn default_run_options() -> RunOptions {
         result_cap: 10_000,
         v4_limit: 2000,
         write: write::WriteOptions::default(),
+        no_wait: false,
     }
 }
 
@@ -298,10 +316,6 @@ fn run(args: RunArgs, verbosity: Verbosity) -> Result<ExitCode> {
     let Some(jobs) = load_jobs(&args.jobs) else {
         return Ok(ExitCode::from(2));
     };
-    if args.timeout_secs.is_nan() || args.timeout_secs <= 0.0 {
-        eprintln!("error: --timeout-secs must be more than 0");
-        return Ok(ExitCode::from(2));
-    }
     let mut tokens = Vec::new();
     for job in &jobs {
         match token_for(job.api, args.mock) {
@@ -313,89 +327,91 @@ fn run(args: RunArgs, verbosity: Verbosity) -> Result<ExitCode> {
         }
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let cancel = CancellationToken::new();
-        spawn_ctrl_c(cancel.clone());
-        let mock = if args.mock {
-            Some(
-                mock_api::MockServer::start(mock_api::MockConfig::default(), 0)
-                    .await
-                    .context("cannot start the built-in mock API")?,
-            )
-        } else {
-            None
+    let cancel = CancellationToken::new();
+    runtime.spawn(ctrl_c(cancel.clone()));
+    let mock = if args.mock {
+        Some(
+            runtime
+                .block_on(mock_api::MockServer::start(
+                    mock_api::MockConfig::default(),
+                    0,
+                ))
+                .context("cannot start the built-in mock API")?,
+        )
+    } else {
+        None
+    };
+    // The jobs run on this thread, outside the runtime: its workers serve the mock and the
+    // fetches and never wait behind the pipeline's file I/O (see `run::run_job`).
+    let mut code = ExitCode::SUCCESS;
+    for (job, token) in jobs.iter().zip(tokens) {
+        let api_url = match &mock {
+            Some(server) => Some(url::Url::parse(&match job.api {
+                Api::V3 => server.v3_url(),
+                Api::V4 => server.v4_url(),
+            })?),
+            None => args.api_url.clone(),
         };
-        let mut code = ExitCode::SUCCESS;
-        for (job, token) in jobs.iter().zip(tokens) {
-            let api_url = match &mock {
-                Some(server) => Some(url::Url::parse(&match job.api {
-                    Api::V3 => server.v3_url(),
-                    Api::V4 => server.v4_url(),
-                })?),
-                None => args.api_url.clone(),
-            };
-            // One set of bars per job: a job's lines end with it.
-            let progress = Progress::new(verbosity);
-            let options = RunOptions {
-                out: args.out.clone(),
-                api_url,
-                concurrency: args.concurrency,
-                max_attempts: args.max_attempts,
-                requests_per_second: args.requests_per_second,
-                request_timeout: Some(Duration::from_secs_f64(args.timeout_secs)),
-                max_rate_limit_wait: args.max_rate_limit_wait_secs,
-                fresh: args.fresh,
-                result_cap: args.result_cap as usize,
-                v4_limit: args.v4_limit as usize,
-                write: write::WriteOptions {
-                    csv_raw_text: args.csv_raw_text,
-                    ..write::WriteOptions::default()
-                },
-            };
-            if let Some(server) = &mock {
-                progress.line(&format!(
-                    "{}: using the built-in mock API at {}",
-                    job.name,
-                    server.addr()
-                ));
+        // One set of bars per job: a job's lines end with it.
+        let progress = Progress::new(verbosity);
+        let options = RunOptions {
+            out: args.out.clone(),
+            api_url,
+            concurrency: args.concurrency,
+            max_attempts: args.max_attempts,
+            requests_per_second: args.requests_per_second,
+            request_timeout: Some(Duration::from_secs_f64(args.timeout_secs)),
+            max_rate_limit_wait: args.max_rate_limit_wait_secs,
+            fresh: args.fresh,
+            result_cap: args.result_cap,
+            v4_limit: args.v4_limit,
+            write: write::WriteOptions {
+                csv_raw_text: args.csv_raw_text,
+                ..write::WriteOptions::default()
+            },
+            no_wait: args.no_wait,
+        };
+        if let Some(server) = &mock {
+            progress.line(&format!(
+                "{}: using the built-in mock API at {}",
+                job.name,
+                server.addr()
+            ));
+        }
+        let result = run_job(job, token, &options, &progress, &cancel, runtime.handle());
+        progress.finish();
+        match result {
+            Ok(summary) => {
+                eprintln!("{summary}");
+                for warning in summary.warnings.iter().take(5) {
+                    progress.line(&format!("  warning: {warning}"));
+                }
             }
-            let result = run_job(job, token, &options, &progress, &cancel).await;
-            progress.finish();
-            match result {
-                Ok(summary) => {
-                    eprintln!("{summary}");
-                    for warning in summary.warnings.iter().take(5) {
-                        progress.line(&format!("  warning: {warning}"));
-                    }
-                }
-                Err(RunError::Cancelled) | Err(RunError::Fetch(fetch::FetchError::Cancelled)) => {
-                    eprintln!(
-                        "{}: interrupted; nothing was replaced. Run the same command again to resume.",
-                        job.name
-                    );
-                    return Ok(ExitCode::from(130));
-                }
-                Err(e) => {
-                    eprintln!(
-                        "error: {}: {e}\n  the previous export (if any) was left untouched",
-                        job.name
-                    );
-                    code = ExitCode::from(1);
-                }
+            Err(RunError::Cancelled) | Err(RunError::Fetch(fetch::FetchError::Cancelled)) => {
+                eprintln!(
+                    "{}: interrupted; nothing was replaced. Run the same command again to resume.",
+                    job.name
+                );
+                return Ok(ExitCode::from(130));
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: {}: {e}\n  the previous export (if any) was left untouched",
+                    job.name
+                );
+                code = ExitCode::from(1);
             }
         }
-        Ok(code)
-    })
+    }
+    Ok(code)
 }
 
-fn spawn_ctrl_c(cancel: CancellationToken) {
-    tokio::spawn(async move {
+async fn ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("\ninterrupted: stopping (press Ctrl+C again to quit at once)");
+        cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping (press Ctrl+C again to quit at once)");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
+            std::process::exit(130);
         }
-    });
+    }
 }

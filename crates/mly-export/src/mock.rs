@@ -5,50 +5,62 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, ValueEnum};
 use mock_api::{FaultConfig, MockConfig, MockServer, Outage, RateLimitAnswer, World};
+
+use crate::limits;
+
+/// A `--*-rate` flag: a share of requests, 0 to 1.
+fn rate(text: &str) -> Result<f64, String> {
+    limits::MOCK_FAULT_RATE.parse(text)
+}
 
 /// `mock-api` flags.
 #[derive(Debug, Args)]
 pub struct MockArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value = "8080")]
+    #[arg(long, default_value = "8080", allow_hyphen_values = true)]
     pub port: u16,
     /// Which world to serve.
     #[arg(long, value_enum, default_value = "demo")]
     pub world: WorldChoice,
     /// Result cap per query (the real API's is 10,000).
-    #[arg(long, default_value = "10000")]
+    #[arg(long, default_value = "10000", allow_hyphen_values = true,
+          value_parser = RangedU64ValueParser::<usize>::new().range(limits::RESULT_CAP))]
     pub result_cap: usize,
-    /// Share of requests answered 500/502/503.
-    #[arg(long, default_value = "0")]
+    /// Share of requests answered 500/502/503 (0 to 1, as every rate).
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = rate)]
     pub fail_rate: f64,
     /// Share of requests answered 429.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = rate)]
     pub too_many_requests_rate: f64,
     /// Share of bodies cut off half way (connection closed).
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = rate)]
     pub truncate_rate: f64,
     /// Share of complete responses whose JSON is cut.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = rate)]
     pub cut_json_rate: f64,
     /// Share of 200 responses that are an HTML page.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = rate)]
     pub not_json_rate: f64,
     /// Share of connections reset with no response.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = rate)]
     pub reset_rate: f64,
     /// Share of requests that stall for --stall-ms.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = rate)]
     pub stall_rate: f64,
-    /// How long a stalled request waits, in milliseconds.
-    #[arg(long, default_value = "120000")]
+    /// How long a stalled request waits, in milliseconds (at most 3600000).
+    #[arg(long, default_value = "120000", allow_hyphen_values = true,
+          value_parser = RangedU64ValueParser::<u64>::new().range(limits::MOCK_DELAY_MS))]
     pub stall_ms: u64,
-    /// Every response's time from the request's arrival, in milliseconds.
-    #[arg(long, default_value = "0")]
+    /// Every response's time from the request's arrival, in milliseconds (at most 3600000).
+    #[arg(long, default_value = "0", allow_hyphen_values = true,
+          value_parser = RangedU64ValueParser::<u64>::new().range(limits::MOCK_DELAY_MS))]
     pub latency_ms: u64,
-    /// Requests per second before answering 429.
-    #[arg(long)]
+    /// Requests per second before answering 429 (0.001 to 1000000).
+    #[arg(long, allow_hyphen_values = true,
+          value_parser = |s: &str| limits::REQUESTS_PER_SECOND.parse(s))]
     pub rate_limit: Option<f64>,
     /// How rate-limited requests (--rate-limit, --outage-after) are answered.
     #[arg(long, value_enum, default_value = "retry-after")]
@@ -60,7 +72,7 @@ pub struct MockArgs {
     #[arg(long, requires = "outage_after")]
     pub outage_secs: Option<u64>,
     /// Seed of the fault injection.
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = "1", allow_hyphen_values = true)]
     pub seed: u64,
 }
 
@@ -86,20 +98,6 @@ pub enum RateLimitAnswerChoice {
 
 /// Serves until Ctrl+C.
 pub fn serve(args: MockArgs) -> Result<ExitCode> {
-    for (name, rate) in [
-        ("--fail-rate", args.fail_rate),
-        ("--too-many-requests-rate", args.too_many_requests_rate),
-        ("--truncate-rate", args.truncate_rate),
-        ("--cut-json-rate", args.cut_json_rate),
-        ("--not-json-rate", args.not_json_rate),
-        ("--reset-rate", args.reset_rate),
-        ("--stall-rate", args.stall_rate),
-    ] {
-        if !(0.0..=1.0).contains(&rate) {
-            eprintln!("error: {name} must be between 0 and 1, got {rate}");
-            return Ok(ExitCode::from(2));
-        }
-    }
     let world = match args.world {
         WorldChoice::Demo => World::demo(),
         WorldChoice::Dense => World::dense([-113.985, 46.861], 60_000, args.seed),

@@ -257,6 +257,27 @@ impl fmt::Display for RunSummary {
     }
 }
 
+/// Every area by name with its geometry; an area with the same geometry as an earlier one
+/// names it in `same_as` (their requests were made once, for both).
+fn areas(job: &Job) -> Vec<serde_json::Value> {
+    job.areas
+        .iter()
+        .enumerate()
+        .map(|(i, area)| {
+            let mut entry = match area.area {
+                model::Area::Bbox(bbox) => json!({ "name": area.name, "bbox": bbox }),
+                model::Area::Closeto { center, radius_m } => {
+                    json!({ "name": area.name, "closeto": center, "radius_m": radius_m })
+                }
+            };
+            if let Some(first) = job.areas[..i].iter().find(|a| a.area == area.area) {
+                entry["same_as"] = json!(first.name);
+            }
+            entry
+        })
+        .collect()
+}
+
 /// The manifest: job, API, time of run, per resource and format the files and feature counts,
 /// and every feature that could not be written, with its key and reason.
 pub fn manifest(
@@ -271,6 +292,7 @@ pub fn manifest(
         "job": job.name,
         "job_file": job.source.display().to_string(),
         "api": job.api.as_str(),
+        "areas": areas(job),
         "started_at": started_at.to_string(),
         "finished_at": jiff::Timestamp::now().to_string(),
         "summary": summary,

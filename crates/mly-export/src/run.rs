@@ -1,8 +1,15 @@
 //! The `run` pipeline: fetch every page into the job's cache, then stream the pages, in a
 //! deterministic order, through the transform into every writer; commit atomically.
+//!
+//! The pipeline runs on the caller's thread, outside the async runtime: only the fetches are
+//! futures (driven with [`Handle::block_on`], their requests on the runtime's workers). Reading
+//! pages, parsing, the writers' bounded channels and the final fsync of the whole tree block
+//! this thread alone, never a worker that the built-in mock server or a fetch needs.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
 
 use fetch::{FetchConfig, PageRef, Secret};
 use model::{Api, Feature, Resource};
@@ -12,6 +19,7 @@ use write::{ExportDir, LayerSummary, LayerWriter, Preview, WriteOptions};
 
 use crate::changes::{self, Fingerprints};
 use crate::job::Job;
+use crate::lock::{self, Held, JobLock};
 use crate::plan;
 use crate::progress::{LayerProgress, Progress};
 use crate::report::{self, RunSummary};
@@ -26,7 +34,7 @@ pub struct RunOptions {
     /// `--concurrency`.
     pub concurrency: std::num::NonZeroUsize,
     /// `--max-attempts` (wins over the job's `max_attempts`).
-    pub max_attempts: Option<u32>,
+    pub max_attempts: Option<std::num::NonZeroU32>,
     /// `--requests-per-second` (wins over the job's `requests_per_second`).
     pub requests_per_second: Option<f64>,
     /// `--timeout` per request.
@@ -41,7 +49,12 @@ pub struct RunOptions {
     pub v4_limit: usize,
     /// Writer options (`--csv-raw-text`).
     pub write: WriteOptions,
+    /// `--no-wait`: fail at once when another run holds the job's lock, instead of waiting.
+    pub no_wait: bool,
 }
+
+/// How often a run waiting for the job's lock tries again (and checks for Ctrl+C).
+const LOCK_RETRY: Duration = Duration::from_millis(100);
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +77,29 @@ pub enum RunError {
     /// Ctrl+C.
     #[error("interrupted; the pages fetched so far are kept and the next run resumes")]
     Cancelled,
+    /// `--no-wait`, and another run of this job holds its lock.
+    #[error("{}", describe_held(.0))]
+    Locked(Held),
+    /// The job's lock file could not be created or locked.
+    #[error("cannot lock {}: {source}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn describe_held(held: &Held) -> String {
+    let pid = held
+        .pid
+        .map_or(String::new(), |pid| format!(" (pid {pid})"));
+    format!(
+        "another mly-export run{pid} is running this job: it holds {}; try again when it \
+         ends, or leave out --no-wait to wait for it",
+        held.path.display()
+    )
 }
 
 /// The default API base of each API.
@@ -85,7 +121,7 @@ pub fn fetch_config(job: &Job, token: Secret, options: &RunOptions) -> FetchConf
     let mut config = FetchConfig::new(job.api, base, token, cache_dir);
     config.concurrency = options.concurrency;
     if let Some(n) = options.max_attempts.or(job.max_attempts) {
-        config.max_attempts = std::num::NonZeroU32::new(n).unwrap_or(config.max_attempts);
+        config.max_attempts = n;
     }
     config.requests_per_second = options.requests_per_second.or(job.requests_per_second);
     config.result_cap = options.result_cap;
@@ -99,16 +135,20 @@ pub fn fetch_config(job: &Job, token: Secret, options: &RunOptions) -> FetchConf
     config
 }
 
-/// Runs one job end to end. On any error the previous export is left untouched.
-pub async fn run_job(
+/// Runs one job end to end, on this thread (not from inside the runtime: see the module
+/// notes); `runtime` drives the fetches. On any error the previous export is left untouched.
+pub fn run_job(
     job: &Job,
     token: Secret,
     options: &RunOptions,
     progress: &Progress,
     cancel: &CancellationToken,
+    runtime: &Handle,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
+    // Before anything touches the export folder or the page cache: one run per job.
+    let _lock = lock_job(job, options, progress, cancel)?;
     // Refuse a bad destination before any request is made.
     let export = ExportDir::create(&options.out, &job.name)?;
     let config = fetch_config(job, token, options);
@@ -116,7 +156,7 @@ pub async fn run_job(
         fetch::remove_cache(&config.cache_dir)?;
     }
     let plan = fetch::plan(&config, &plan::queries(job));
-    let fetched = fetch::fetch(&config, &plan, progress, cancel).await?;
+    let fetched = runtime.block_on(fetch::fetch(&config, &plan, progress, cancel))?;
     let mut transformer = Transformer::new(plan::transform_config(job, &fetched.resolved_userkeys));
     let mut sinks = Sinks {
         preview: Preview::new(&job.areas.iter().map(|a| a.area).collect::<Vec<_>>()),
@@ -163,7 +203,8 @@ pub async fn run_job(
                     .accepted_sequence_ids()
                     .map(str::to_owned)
                     .collect();
-                let more = fetch::fetch_v4_sequences(&config, &ids, progress, cancel).await?;
+                let more =
+                    runtime.block_on(fetch::fetch_v4_sequences(&config, &ids, progress, cancel))?;
                 fetch_stats.push(more.stats.clone());
                 warnings.extend(more.warnings);
                 more.sequences
@@ -224,6 +265,43 @@ pub async fn run_job(
     // A completed run starts fresh next time: a refresh must see new data.
     fetch::remove_cache(&config.cache_dir)?;
     Ok(summary)
+}
+
+/// Takes the job's lock; while another run holds it, says so once and waits (Ctrl+C still
+/// stops the wait), or with `--no-wait` fails at once.
+fn lock_job(
+    job: &Job,
+    options: &RunOptions,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<JobLock, RunError> {
+    let mut told = false;
+    loop {
+        match lock::try_lock(&options.out, &job.name) {
+            Ok(Ok(lock)) => return Ok(lock),
+            Ok(Err(held)) if options.no_wait => return Err(RunError::Locked(held)),
+            Ok(Err(held)) if !told => {
+                let pid = held
+                    .pid
+                    .map_or(String::new(), |pid| format!(" (pid {pid})"));
+                progress.line(&format!(
+                    "{}: waiting for another mly-export run{pid} of this job to end (it holds {})",
+                    job.name,
+                    held.path.display()
+                ));
+                told = true;
+            }
+            Ok(Err(_)) => {}
+            Err(source) => {
+                return Err(RunError::Lock {
+                    path: lock::lock_path(&options.out, &job.name),
+                    source,
+                });
+            }
+        }
+        check_cancel(cancel)?;
+        std::thread::sleep(LOCK_RETRY);
+    }
 }
 
 /// One layer's writers and their progress line.

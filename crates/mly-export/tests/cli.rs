@@ -317,13 +317,13 @@ const BAD_JOB_PROBLEMS: [Expected; 12] = [
         line: "radius = 0",
         at: "0",
         key: "areas[4].radius",
-        says: "more than 0",
+        says: "out of range; expected 0.01 to 10000000 metres",
     },
     Expected {
         line: "radius = -50",
         at: "-50",
         key: "areas[5].radius",
-        says: "more than 0",
+        says: "out of range; expected 0.01 to 10000000 metres",
     },
     Expected {
         line: r#"end = "2016-01-01""#,

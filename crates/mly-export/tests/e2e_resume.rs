@@ -41,15 +41,11 @@ fn start(world: Arc<World>, latency: Duration) -> (MockServer, MockConfig) {
 
 /// The binary's command line for the job against `server`.
 fn command(server: &MockServer, config: &MockConfig, job: &Path, out: &Path) -> Command {
-    let mut cmd = Command::new(common::bin());
-    cmd.args(["run", job.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(["--api-url", &server.v3_url()])
-        .args(ARGS)
-        .env_remove("MAPILLARY_ACCESS_TOKEN")
-        .env_remove("MLY_LOG")
-        .env("NO_COLOR", "1")
-        .env("MAPILLARY_CLIENT_ID", &config.client_id);
-    cmd
+    let url = server.v3_url();
+    let mut args = vec!["run", job.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend(["--api-url", &url]);
+    args.extend(ARGS);
+    common::command(&args, &[("MAPILLARY_CLIENT_ID", &config.client_id)])
 }
 
 fn run(server: &MockServer, config: &MockConfig, job: &Path, out: &Path, extra: &[&str]) -> Output {

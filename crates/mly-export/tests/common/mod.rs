@@ -16,13 +16,13 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mly-export"))
 }
 
-/// The workspace root (for `jobs/`, `README.md`, the shared reference files).
+/// The workspace root (for `jobs/`, `README.md`, the fixtures of other crates).
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs `mly-export ARGS` with a clean token environment plus `env`; never inherits a real token.
-pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// `mly-export ARGS` with a clean token environment plus `env`; never inherits a real token.
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_remove("MAPILLARY_CLIENT_ID")
@@ -32,7 +32,12 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd
+}
+
+/// Runs [`command`] to its end.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(args, env).output().unwrap()
 }
 
 /// A mock API on 127.0.0.1 serving `world` with `faults`, and its configuration.
