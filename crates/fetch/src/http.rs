@@ -1,6 +1,7 @@
 //! One GET with everything around it: the concurrency bound, the rate limit, retries with
 //! backoff, the body size cap and a check that a 200 body is the JSON it should be.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -95,8 +96,14 @@ impl Http {
         })
     }
 
-    /// GETs `url` until it succeeds, fails for good or runs out of attempts.
-    pub(crate) async fn get(&self, url: &Url, endpoint: Endpoint) -> Result<Page, FetchError> {
+    /// GETs `url` until it succeeds, fails for good or runs out of attempts; retries are
+    /// reported under `query`.
+    pub(crate) async fn get(
+        &self,
+        url: &Url,
+        endpoint: Endpoint,
+        query: &Arc<str>,
+    ) -> Result<Page, FetchError> {
         let redacted = redact(url.as_str());
         let started = Instant::now();
         let mut attempt = 1;
@@ -129,6 +136,7 @@ impl Http {
             let _ = self
                 .events
                 .send(Event::Retry {
+                    query: query.clone(),
                     url: redacted.clone(),
                     attempt,
                     max_attempts: self.max_attempts,

@@ -1,5 +1,7 @@
 //! Planning: queries become cells, each one request chain. Pure, no I/O.
 
+use std::sync::Arc;
+
 use model::{Api, Area, Bbox, format_epoch_ms};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -52,6 +54,8 @@ pub(crate) enum SplitRule {
 pub(crate) struct Cell {
     /// For progress lines.
     pub(crate) label: String,
+    /// The label of the query it belongs to (its split cells too), for per-query progress.
+    pub(crate) query: Arc<str>,
     pub(crate) resource: QueryResource,
     pub(crate) endpoint: Endpoint,
     /// Sent as `bbox` (or v3 `closeto` + `radius`); `None` for non-spatial requests.
@@ -234,6 +238,16 @@ impl PlannedQuery {
     pub(crate) fn label(&self) -> &str {
         &self.template.label
     }
+
+    /// The query's label in progress events.
+    pub(crate) fn query(&self) -> &Arc<str> {
+        &self.template.query
+    }
+
+    /// The number of initial cells.
+    pub(crate) fn cell_count(&self) -> usize {
+        self.layout.len()
+    }
 }
 
 /// The cells a run starts with (cap splitting adds more while it runs).
@@ -248,7 +262,7 @@ impl Plan {
     pub fn cells(&self) -> usize {
         self.queries
             .iter()
-            .map(|q| q.layout.len())
+            .map(PlannedQuery::cell_count)
             .fold(0, usize::saturating_add)
     }
 
@@ -318,6 +332,7 @@ fn plan_v3(config: &FetchConfig, query: &Query) -> PlannedQuery {
     PlannedQuery {
         template: Cell {
             label: query.label.clone(),
+            query: Arc::from(query.label.as_str()),
             resource: query.resource,
             endpoint,
             area: None,
@@ -348,6 +363,7 @@ fn plan_v4(config: &FetchConfig, query: &Query) -> Vec<PlannedQuery> {
     }
     let template = Cell {
         label: query.label.clone(),
+        query: Arc::from(query.label.as_str()),
         resource: query.resource,
         endpoint: Endpoint::V4Images,
         area: None,
@@ -540,6 +556,7 @@ mod tests {
     fn quadrants_stop_at_the_minimum_side() {
         let cell = Cell {
             label: "c".into(),
+            query: "c".into(),
             resource: QueryResource::Images,
             endpoint: Endpoint::V3Images,
             area: Some(Area::Bbox([0.0, 0.0, 1.0, 1.0])),
