@@ -3,6 +3,7 @@
 //! in whatever comes back, and a check that a 200 body is the JSON it should be.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -138,8 +139,13 @@ impl Http {
     }
 
     /// GETs `url` until it succeeds, fails for good, runs out of attempts (faults) or out of
-    /// patience (rate limits).
-    pub(crate) async fn get(&self, url: &Url, endpoint: Endpoint) -> Result<Page, FetchError> {
+    /// patience (rate limits); retries are reported under `query`.
+    pub(crate) async fn get(
+        &self,
+        url: &Url,
+        endpoint: Endpoint,
+        query: &Arc<str>,
+    ) -> Result<Page, FetchError> {
         let redacted = self.redact(url.as_str());
         let started = Instant::now();
         let mut attempt = 1;
@@ -187,6 +193,7 @@ impl Http {
             tracing::debug!(url = %redacted, attempt, ?delay, %cause, "retrying");
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             self.emit(Event::Retry {
+                query: query.clone(),
                 url: redacted.clone(),
                 attempt,
                 max_attempts: self.max_attempts,

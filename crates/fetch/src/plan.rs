@@ -1,5 +1,7 @@
 //! Planning: queries become cells, each one request chain. Pure, no I/O.
 
+use std::sync::Arc;
+
 use model::{Api, Area, Bbox, format_epoch_ms};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -54,6 +56,8 @@ pub(crate) enum SplitRule {
 pub(crate) struct Cell {
     /// For progress lines.
     pub(crate) label: String,
+    /// The label of the query it belongs to (its split cells too), for per-query progress.
+    pub(crate) query: Arc<str>,
     pub(crate) resource: QueryResource,
     pub(crate) endpoint: Endpoint,
     /// Sent as `bbox` (or v3 `closeto` + `radius`); `None` for non-spatial requests.
@@ -242,12 +246,23 @@ impl PlannedQuery {
     fn same_requests(&self, other: &PlannedQuery) -> bool {
         let unlabelled = |cell: &Cell| Cell {
             label: String::new(),
+            query: Arc::from(""),
             ..cell.clone()
         };
         unlabelled(&self.template) == unlabelled(&other.template)
             && self.layout == other.layout
             && self.usernames == other.usernames
             && self.userkeys == other.userkeys
+    }
+
+    /// The query's label in progress events.
+    pub(crate) fn query(&self) -> &Arc<str> {
+        &self.template.query
+    }
+
+    /// The number of initial cells.
+    pub(crate) fn cell_count(&self) -> usize {
+        self.layout.len()
     }
 }
 
@@ -263,7 +278,7 @@ impl Plan {
     pub fn cells(&self) -> usize {
         self.queries
             .iter()
-            .map(|q| q.layout.len())
+            .map(PlannedQuery::cell_count)
             .fold(0, usize::saturating_add)
     }
 
@@ -343,6 +358,7 @@ fn plan_v3(config: &FetchConfig, query: &Query) -> PlannedQuery {
     PlannedQuery {
         template: Cell {
             label: query.label.clone(),
+            query: Arc::from(query.label.as_str()),
             resource: query.resource,
             endpoint,
             area: None,
@@ -373,6 +389,7 @@ fn plan_v4(config: &FetchConfig, query: &Query) -> Vec<PlannedQuery> {
     }
     let template = Cell {
         label: query.label.clone(),
+        query: Arc::from(query.label.as_str()),
         resource: query.resource,
         endpoint: Endpoint::V4Images,
         area: None,
@@ -595,6 +612,7 @@ mod tests {
     fn quadrants_stop_at_the_minimum_side() {
         let cell = Cell {
             label: "c".into(),
+            query: "c".into(),
             resource: QueryResource::Images,
             endpoint: Endpoint::V3Images,
             area: Some(Area::Bbox([0.0, 0.0, 1.0, 1.0])),

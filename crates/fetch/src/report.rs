@@ -1,11 +1,16 @@
 //! Progress reporting: the library pushes [`Event`]s, the CLI draws them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Receives progress events from every fetch task (so it must be cheap and thread-safe).
 pub trait Reporter: Send + Sync {
     /// Called once per event.
     fn on_event(&self, event: &Event);
+
+    /// A line for people that is not a counter (a wait, a change of pace); shown above the bars
+    /// on a terminal, as a log line elsewhere. Ignored unless implemented.
+    fn message(&self, _text: &str) {}
 }
 
 /// A progress event.
@@ -16,13 +21,25 @@ pub enum Event {
         /// Initial cells (splits add more).
         cells: usize,
     },
+    /// One query of the run starts with this many cells (sent before its first cell; a query
+    /// skipped for unknown users never is).
+    QueryPlanned {
+        /// The query's label (every cell event of the query carries it).
+        query: Arc<str>,
+        /// Its initial cells (splits add more).
+        cells: usize,
+    },
     /// A cell's first request is about to go out (or its first page comes from the cache).
     CellStarted {
+        /// The query the cell belongs to.
+        query: Arc<str>,
         /// The cell.
         label: String,
     },
     /// A page is stored.
     Page {
+        /// The query the cell belongs to.
+        query: Arc<str>,
         /// The cell.
         label: String,
         /// Page index in the cell's chain, from 0.
@@ -34,6 +51,8 @@ pub enum Event {
     },
     /// A cell is complete.
     CellFinished {
+        /// The query the cell belongs to.
+        query: Arc<str>,
         /// The cell.
         label: String,
         /// Its pages.
@@ -43,6 +62,8 @@ pub enum Event {
     },
     /// A cell reached the result cap (or the v4 limit) and is replaced by its quadrants.
     Split {
+        /// The query the cell belongs to.
+        query: Arc<str>,
         /// The cell.
         label: String,
         /// Why, for humans.
@@ -66,6 +87,8 @@ pub enum Event {
     },
     /// A request failed and will be retried.
     Retry {
+        /// The query the request belongs to.
+        query: Arc<str>,
         /// The request, redacted.
         url: String,
         /// The attempt that failed, from 1.

@@ -148,6 +148,17 @@ pub async fn fetch(
             query_userkeys.push(Some(keys));
         }
     }
+    for (query, _) in plan
+        .queries
+        .iter()
+        .zip(&query_userkeys)
+        .filter(|(_, keys)| keys.is_some())
+    {
+        reporter.on_event(&Event::QueryPlanned {
+            query: query.query().clone(),
+            cells: query.cell_count(),
+        });
+    }
     let cells = plan
         .queries
         .iter()
@@ -183,9 +194,16 @@ pub async fn fetch_v4_sequences(
     ids.sort();
     ids.dedup();
     reporter.on_event(&Event::Planned { cells: ids.len() });
+    // One query for progress: thousands of sequences are one bar, not thousands.
+    let query: Arc<str> = Arc::from("sequences");
+    reporter.on_event(&Event::QueryPlanned {
+        query: query.clone(),
+        cells: ids.len(),
+    });
     let cells = ids.into_iter().enumerate().map(|(i, id)| {
         let cell = Cell {
             label: format!("sequence {id}"),
+            query: query.clone(),
             resource: QueryResource::Sequences,
             endpoint: Endpoint::V4Images,
             area: None,
@@ -339,6 +357,7 @@ impl Run {
     async fn resolve_users(&self, usernames: &[String]) -> Result<Vec<V3User>, FetchError> {
         let cell = Cell {
             label: "users".to_owned(),
+            query: Arc::from("users"),
             resource: QueryResource::Images,
             endpoint: Endpoint::V3Users,
             area: None,
@@ -369,6 +388,7 @@ impl Run {
             return self.split(cell, 0, "split on an earlier run").await;
         }
         self.emit(Event::CellStarted {
+            query: cell.query.clone(),
             label: cell.label.clone(),
         })
         .await;
@@ -393,7 +413,7 @@ impl Run {
                 None => {
                     // Nothing after a missing page is trusted: the log continues from here.
                     cached = Vec::new().into_iter();
-                    let fetched = self.http.get(&url, cell.endpoint).await?;
+                    let fetched = self.http.get(&url, cell.endpoint, &cell.query).await?;
                     let next = fetched
                         .next
                         .map(|next| self.check_next(&url, next))
@@ -413,6 +433,7 @@ impl Run {
                 self.pages_from_cache.fetch_add(1, Ordering::Relaxed);
             }
             self.emit(Event::Page {
+                query: cell.query.clone(),
                 label: cell.label.clone(),
                 page,
                 items,
@@ -443,6 +464,7 @@ impl Run {
             page += 1;
         }
         self.emit(Event::CellFinished {
+            query: cell.query.clone(),
             label: cell.label.clone(),
             pages: page + 1,
             items: items_total,
@@ -462,6 +484,7 @@ impl Run {
         self.splits.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(cell = %cell.label, reason, "splitting");
         self.emit(Event::Split {
+            query: cell.query.clone(),
             label: cell.label.clone(),
             reason: reason.to_owned(),
         })

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fetch::Event;
@@ -29,18 +29,28 @@ pub struct Progress {
     last_line: Mutex<Instant>,
 }
 
+/// The terminal's bars: the total on top, then one bar per query that has a cell running. No
+/// bar ticks by itself but the total (one thread for the whole run, so its elapsed time and ETA
+/// move while requests wait); the rest are redrawn when their events arrive.
 struct Bars {
     multi: MultiProgress,
     total: ProgressBar,
-    queries: Mutex<HashMap<String, (ProgressBar, QueryCounts)>>,
+    queries: Mutex<HashMap<Arc<str>, QueryProgress>>,
 }
 
-#[derive(Default, Clone, Copy)]
-struct QueryCounts {
+/// One query's counts, and its bar while it has cells running or left.
+#[derive(Default)]
+struct QueryProgress {
+    /// Initial cells plus four per split (or the cells started, when more).
+    cells: u64,
+    started: u64,
+    /// Cells finished or replaced by their quadrants.
+    done: u64,
     pages: u64,
     items: u64,
     splits: u64,
     retries: u64,
+    bar: Option<ProgressBar>,
 }
 
 #[derive(Default)]
@@ -56,27 +66,14 @@ struct Totals {
 
 /// How often plain (non-terminal) progress lines are printed.
 const PLAIN_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the total bar redraws itself between events.
+const TOTAL_TICK: Duration = Duration::from_millis(500);
 
 impl Progress {
     /// Bars only when stderr is a terminal and the verbosity is normal.
     pub fn new(verbosity: Verbosity) -> Progress {
-        let bars = (verbosity == Verbosity::Normal && std::io::stderr().is_terminal()).then(|| {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            let total = multi.add(ProgressBar::new(0));
-            total.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>8} [{bar:30}] {pos}/{len} cells  {msg} ({elapsed})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            total.set_prefix("fetch");
-            Bars {
-                multi,
-                total,
-                queries: Mutex::new(HashMap::new()),
-            }
-        });
+        let bars = (verbosity == Verbosity::Normal && std::io::stderr().is_terminal())
+            .then(|| Bars::new(ProgressDrawTarget::stderr()));
         Progress {
             verbosity,
             bars,
@@ -100,13 +97,11 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bars) = &self.bars {
             bars.total.finish_and_clear();
-            for (bar, _) in bars
-                .queries
-                .lock()
-                .map(|q| q.values().cloned().collect::<Vec<_>>())
-                .unwrap_or_default()
-            {
-                bar.finish_and_clear();
+            if let Ok(mut queries) = bars.queries.lock() {
+                for bar in queries.values_mut().filter_map(|q| q.bar.take()) {
+                    bar.finish_and_clear();
+                    bars.multi.remove(&bar);
+                }
             }
         }
     }
@@ -140,27 +135,13 @@ impl Progress {
         }
     }
 
-    fn query_bar(&self, cell_label: &str, update: impl FnOnce(&mut QueryCounts)) {
-        let Some(bars) = &self.bars else { return };
-        let query = query_of(cell_label);
-        let Ok(mut queries) = bars.queries.lock() else {
-            return;
-        };
-        let (bar, counts) = queries.entry(query.to_owned()).or_insert_with(|| {
-            let bar = bars.multi.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix}: {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.set_prefix(query.to_owned());
-            bar.enable_steady_tick(Duration::from_millis(200));
-            (bar, QueryCounts::default())
-        });
-        update(counts);
-        bar.set_message(format!(
-            "{} pages, {} features, {} splits, {} retries",
-            counts.pages, counts.items, counts.splits, counts.retries
-        ));
+    /// One more cell is done (finished, or replaced by its quadrants).
+    fn cell_done(&self) {
+        self.totals.cells_done.fetch_add(1, Ordering::Relaxed);
+        if let Some(bars) = &self.bars {
+            bars.total.inc(1);
+            bars.total.set_message(self.totals_message());
+        }
     }
 }
 
@@ -174,38 +155,105 @@ fn seconds(duration: Duration) -> String {
     }
 }
 
-/// The job query a cell belongs to: cells are labelled `<query label>` plus a cell suffix.
-fn query_of(cell_label: &str) -> &str {
-    cell_label
-        .split_once(" #")
-        .map_or(cell_label, |(query, _)| query)
+impl Bars {
+    fn new(target: ProgressDrawTarget) -> Bars {
+        let multi = MultiProgress::with_draw_target(target);
+        let total = multi.add(ProgressBar::new(0));
+        total.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>8} [{bar:30}] {pos}/{len} cells  {msg}  ({elapsed}, ETA {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        total.set_prefix("fetch");
+        total.enable_steady_tick(TOTAL_TICK);
+        Bars {
+            multi,
+            total,
+            queries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Updates `query`'s counts and redraws its bar: drawn from its first running cell on,
+    /// removed once every cell is done, so finished queries (and cells) leave the screen and at
+    /// most the queries with a cell in flight (a handful: `--concurrency` bounds them) are shown.
+    fn query(&self, query: &Arc<str>, update: impl FnOnce(&mut QueryProgress)) {
+        let Ok(mut queries) = self.queries.lock() else {
+            return;
+        };
+        let progress = queries.entry(query.clone()).or_default();
+        update(progress);
+        progress.cells = progress.cells.max(progress.started);
+        if progress.started == 0 {
+            return;
+        }
+        if progress.done >= progress.cells {
+            if let Some(bar) = progress.bar.take() {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
+            }
+            queries.remove(query);
+            return;
+        }
+        let bar = progress.bar.get_or_insert_with(|| {
+            let bar = self.multi.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template("  {prefix} [{bar:20}] {pos}/{len} cells  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(query.to_string());
+            bar
+        });
+        bar.set_length(progress.cells);
+        bar.set_position(progress.done);
+        bar.set_message(format!(
+            "{} pages, {} features, {} splits, {} retries",
+            progress.pages, progress.items, progress.splits, progress.retries
+        ));
+    }
 }
 
 impl fetch::Reporter for Progress {
     fn on_event(&self, event: &Event) {
         let t = &self.totals;
+        let verbose = self.verbosity == Verbosity::Verbose;
+        let bars = self.bars.as_ref();
         match event {
             Event::Planned { cells } => {
                 t.cells.fetch_add(*cells as u64, Ordering::Relaxed);
-                if let Some(bars) = &self.bars {
+                if let Some(bars) = bars {
                     bars.total.inc_length(*cells as u64);
+                    bars.total.set_message(self.totals_message());
                 }
             }
-            Event::CellStarted { label } => {
+            Event::QueryPlanned { query, cells } => {
+                if verbose {
+                    tracing::info!("plan {query}: {cells} cells");
+                }
+                if let Some(bars) = bars {
+                    bars.query(query, |q| q.cells += *cells as u64);
+                }
+            }
+            Event::CellStarted { query, label } => {
                 // Requests outside the plan (the users lookup) are cells too.
                 let started = t.cells_started.fetch_add(1, Ordering::Relaxed) + 1;
                 if started > t.cells.load(Ordering::Relaxed) {
                     t.cells.store(started, Ordering::Relaxed);
-                    if let Some(bars) = &self.bars {
+                    if let Some(bars) = bars {
                         bars.total.set_length(started);
                     }
                 }
-                if self.verbosity == Verbosity::Verbose {
+                if verbose {
                     tracing::info!("start {label}");
                 }
-                self.query_bar(label, |_| {});
+                if let Some(bars) = bars {
+                    bars.query(query, |q| q.started += 1);
+                }
             }
             Event::Page {
+                query,
                 label,
                 page,
                 items,
@@ -213,40 +261,54 @@ impl fetch::Reporter for Progress {
             } => {
                 t.pages.fetch_add(1, Ordering::Relaxed);
                 t.items.fetch_add(*items as u64, Ordering::Relaxed);
-                if self.verbosity == Verbosity::Verbose {
+                if verbose {
                     let cached = if *from_cache { " (cached)" } else { "" };
                     tracing::info!("{label}: page {page}, {items} items{cached}");
                 }
-                self.query_bar(label, |c| {
-                    c.pages += 1;
-                    c.items += *items as u64;
-                });
+                if let Some(bars) = bars {
+                    bars.total.set_message(self.totals_message());
+                    bars.query(query, |q| {
+                        q.pages += 1;
+                        q.items += *items as u64;
+                    });
+                }
             }
             Event::CellFinished {
+                query,
                 label,
                 pages,
                 items,
             } => {
-                t.cells_done.fetch_add(1, Ordering::Relaxed);
-                if self.verbosity == Verbosity::Verbose {
+                if verbose {
                     tracing::info!("done {label}: {pages} pages, {items} items");
                 }
-                if let Some(bars) = &self.bars {
-                    bars.total.inc(1);
-                    bars.total.set_message(self.totals_message());
+                self.cell_done();
+                if let Some(bars) = bars {
+                    bars.query(query, |q| q.done += 1);
                 }
             }
-            Event::Split { label, reason } => {
+            Event::Split {
+                query,
+                label,
+                reason,
+            } => {
                 t.splits.fetch_add(1, Ordering::Relaxed);
-                // Each split adds four cells and finishes the split one.
+                // Each split adds four cells and is done itself (replaced by them).
                 t.cells.fetch_add(4, Ordering::Relaxed);
-                if let Some(bars) = &self.bars {
+                if let Some(bars) = bars {
                     bars.total.inc_length(4);
                 }
-                if self.verbosity == Verbosity::Verbose {
+                if verbose {
                     tracing::info!("split {label}: {reason}");
                 }
-                self.query_bar(label, |c| c.splits += 1);
+                self.cell_done();
+                if let Some(bars) = bars {
+                    bars.query(query, |q| {
+                        q.splits += 1;
+                        q.cells += 4;
+                        q.done += 1;
+                    });
+                }
             }
             Event::RateLimited {
                 url,
@@ -271,6 +333,7 @@ impl fetch::Reporter for Progress {
                 }
             }
             Event::Retry {
+                query,
                 url,
                 attempt,
                 max_attempts,
@@ -278,15 +341,22 @@ impl fetch::Reporter for Progress {
                 cause,
             } => {
                 t.retries.fetch_add(1, Ordering::Relaxed);
-                if self.verbosity == Verbosity::Verbose {
+                if verbose {
                     tracing::warn!(
                         "retry {attempt}/{max_attempts} in {:.1}s: {url}: {cause}",
                         delay.as_secs_f64()
                     );
                 }
+                if let Some(bars) = bars {
+                    bars.query(query, |q| q.retries += 1);
+                }
             }
         }
         self.plain_tick(false);
+    }
+
+    fn message(&self, text: &str) {
+        self.line(text);
     }
 }
 

@@ -5,9 +5,10 @@
 //!
 //! - `make export`'s path (`run jobs/demo.toml --mock`) writes every file of every resource and
 //!   format, and each one holds exactly the deduped truth: keys, coordinates, properties,
-//!   sequences unclipped with their per-vertex arrays, one point per vertex; the manifest counts
-//!   equal the truth and only the sequences that cannot be polylines are left out, of the
-//!   shapefile alone.
+//!   sequences unclipped with their per-vertex arrays, one point per vertex; a one-image
+//!   sequence and one whose images share a position are in every format (a line format that
+//!   needs two positions gets the single image's twice); the manifest counts equal the truth and
+//!   nothing is rejected.
 //! - The same data gives byte-identical data files, whatever the concurrency.
 //! - Users and date ranges: images and sequences by the job's users only, sequences' capture
 //!   dates enforced by the tool (the API ignores them for sequences).
@@ -156,14 +157,21 @@ fn sequence_properties(s: &MockSequence) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
 
-/// Fewer than two distinct positions: not a polyline.
-fn not_a_polyline(s: &MockSequence) -> bool {
-    let distinct: BTreeSet<(u64, u64)> = s
-        .images
+/// The positions a GeoJSON, Shapefile or WKT line holds for `s`: its images' positions, a
+/// single image's twice (a line needs two positions).
+fn written_line(s: &MockSequence) -> Vec<(f64, f64)> {
+    let mut line: Vec<(f64, f64)> = s.images.iter().map(|i| (i.lon, i.lat)).collect();
+    if let [only] = line[..] {
+        line.push(only);
+    }
+    line
+}
+
+/// Fewer than two distinct positions: a zero-length line.
+fn zero_length(s: &MockSequence) -> bool {
+    s.images
         .iter()
-        .map(|i| (i.lon.to_bits(), i.lat.to_bits()))
-        .collect();
-    distinct.len() < 2
+        .all(|i| (i.lon, i.lat) == (s.images[0].lon, s.images[0].lat))
 }
 
 /// A CSV free-text cell as the README promises it (formula guard).
@@ -257,7 +265,10 @@ fn assert_geojson_equals_truth(dir: &Path, world: &World, selection: &Selection)
     );
     for (key, s) in &truth {
         let f = &got[key];
-        let coordinates: Vec<Value> = s.images.iter().map(|i| json!([i.lon, i.lat])).collect();
+        let coordinates: Vec<Value> = written_line(s)
+            .into_iter()
+            .map(|(lon, lat)| json!([lon, lat]))
+            .collect();
         assert_eq!(
             f["geometry"],
             json!({"type": "LineString", "coordinates": coordinates}),
@@ -450,7 +461,7 @@ fn assert_shapefile_images(dir: &Path, truth: &BTreeMap<String, &MockImage>) {
     assert_eq!(seen.len(), truth.len(), "dbf rows");
 }
 
-/// The sequences shapefile: every polyline-able sequence, its vertices in order.
+/// The sequences shapefile: every sequence, its vertices in order (a single image's twice).
 fn assert_shapefile_sequences(dir: &Path, truth: &BTreeMap<String, &MockSequence>) {
     let mut reader = shapefile::Reader::from_path(dir.join("sequences.shp")).unwrap();
     let mut seen = BTreeSet::new();
@@ -463,19 +474,14 @@ fn assert_shapefile_sequences(dir: &Path, truth: &BTreeMap<String, &MockSequence
             panic!("sequences.shp: not a polyline")
         };
         let points: Vec<(f64, f64)> = line.parts().iter().flatten().map(|p| (p.x, p.y)).collect();
-        let want: Vec<(f64, f64)> = s.images.iter().map(|i| (i.lon, i.lat)).collect();
-        assert_eq!(points, want, "sequence {key}");
+        assert_eq!(points, written_line(s), "sequence {key}");
         assert_eq!(
             dbf_text(&record, "captured"),
             Some(iso_ms(s.images[0].captured_at_ms))
         );
         assert_eq!(dbf_text(&record, "created"), Some(iso_ms(s.created_at_ms)));
     }
-    let want: BTreeSet<String> = truth
-        .iter()
-        .filter(|(_, s)| !not_a_polyline(s))
-        .map(|(k, _)| k.clone())
-        .collect();
+    let want: BTreeSet<String> = truth.keys().cloned().collect();
     assert_eq!(seen, want, "sequences.shp keys");
 }
 
@@ -560,26 +566,17 @@ fn make_export_path_writes_every_file_and_exactly_the_deduped_truth() {
         image_keys
     );
 
-    // The manifest: the job, per resource and format the files and counts of the truth, the
-    // sequences that cannot be polylines left out of the shapefile alone, nothing else lost.
+    // The manifest: the job, per resource and format the files and counts of the truth, nothing
+    // left out (zero-length sequences included).
     let manifest = read_json(&dir.join("manifest.json"));
     assert_eq!(manifest["job"], "demo");
     assert_eq!(manifest["api"], "v3");
-    let unpolylinable: BTreeSet<String> = sequences
-        .iter()
-        .filter(|(_, s)| not_a_polyline(s))
-        .map(|(k, _)| k.clone())
-        .collect();
     // The demo world's single-image sequence and the one whose images share a position.
+    assert!(sequences.values().any(|s| s.images.len() == 1));
     assert!(
         sequences
             .values()
-            .any(|s| s.images.len() == 1 && unpolylinable.contains(&s.key))
-    );
-    assert!(
-        sequences
-            .values()
-            .any(|s| s.images.len() > 1 && unpolylinable.contains(&s.key))
+            .any(|s| s.images.len() > 1 && zero_length(s))
     );
     let counts = BTreeMap::from([
         ("images", images.len()),
@@ -637,35 +634,11 @@ fn make_export_path_writes_every_file_and_exactly_the_deduped_truth() {
                     "{name}"
                 );
             }
-            let expected = if resource == "sequences" && format == "shapefile" {
-                count - unpolylinable.len()
-            } else {
-                count
-            };
-            assert_eq!(output["features"], expected, "{resource} {format}");
+            assert_eq!(output["features"], count, "{resource} {format}");
         }
         assert!(layer["truncated"].as_array().unwrap().is_empty());
-        let rejected: Vec<&Value> = layer["rejected"].as_array().unwrap().iter().collect();
-        if resource == "sequences" {
-            let keys: BTreeSet<String> = rejected
-                .iter()
-                .map(|r| r["id"].as_str().unwrap().to_owned())
-                .collect();
-            assert_eq!(keys, unpolylinable, "rejected sequences");
-            assert_eq!(rejected.len(), unpolylinable.len());
-            for r in &rejected {
-                assert_eq!(r["format"], "shapefile");
-                assert!(
-                    r["reason"]
-                        .as_str()
-                        .unwrap()
-                        .contains("fewer than 2 distinct positions"),
-                    "{r}"
-                );
-            }
-        } else {
-            assert!(rejected.is_empty(), "{resource}: {rejected:?}");
-        }
+        let rejected = layer["rejected"].as_array().unwrap();
+        assert!(rejected.is_empty(), "{resource}: {rejected:?}");
     }
     assert!(
         manifest["transform"]["rejected"]
@@ -685,15 +658,12 @@ fn make_export_path_writes_every_file_and_exactly_the_deduped_truth() {
         assert_eq!(summary["filtered"], json!({}), "{resource}");
         assert_eq!(summary["truncated"], 0, "{resource}");
     }
-    assert_eq!(manifest["summary"]["resources"]["images"]["rejected"], 0);
-    assert_eq!(
-        manifest["summary"]["resources"]["sequence_points"]["rejected"],
-        0
-    );
-    assert_eq!(
-        manifest["summary"]["resources"]["sequences"]["rejected"],
-        unpolylinable.len()
-    );
+    for resource in RESOURCES {
+        assert_eq!(
+            manifest["summary"]["resources"][resource]["rejected"], 0,
+            "{resource}"
+        );
+    }
     // Duplicates removed across the overlapping areas: the API served every image of each
     // area, so the duplicates are the images in both.
     assert_eq!(

@@ -10,8 +10,9 @@ pub type Position = [f64; 2];
 pub enum Geometry {
     /// A single position.
     Point(Position),
-    /// Vertices in order. May hold fewer than two distinct positions: the shapefile writer
-    /// rejects those (a polyline needs two), every other format writes them as they are.
+    /// Vertices in order, at least one. May hold fewer than two distinct positions: every
+    /// format writes those too (where a format's line needs two positions, a one-vertex line
+    /// repeats its position).
     LineString(Vec<Position>),
 }
 

@@ -2,10 +2,10 @@
 //! reader also takes them), quoting only where a cell needs it.
 //!
 //! Point layers get `lon`,`lat` columns right after [`Schema::coords_after`] (QGIS finds them by
-//! name); line layers end with a `WKT` column: `LINESTRING (lon lat, lon lat, ...)`, or
-//! `POINT (lon lat)` for a one-vertex line (a one-point LINESTRING is invalid WKT) and
-//! `LINESTRING EMPTY` for none. Numbers use Rust's shortest round-trip formatting (no exponent),
-//! booleans `true`/`false`, nulls an empty cell.
+//! name); line layers end with a `WKT` column: `LINESTRING (lon lat, lon lat, ...)`, a
+//! one-vertex line with its position twice (a one-point LINESTRING is invalid WKT; see
+//! [`line_positions`]). Numbers use Rust's shortest round-trip formatting (no exponent), booleans
+//! `true`/`false`, nulls an empty cell.
 //!
 //! Formula guard: a free-text cell ([`FieldKind::Text`]) that starts with `=`, `+`, `-`, `@`, TAB
 //! or CR is written with a leading `'` so spreadsheets show it instead of running it, unless
@@ -17,7 +17,7 @@ use std::path::Path;
 use model::{Feature, FieldKind, Format, Geometry, GeometryType, Schema, Value};
 
 use crate::WriteError;
-use crate::sink::{FeatureSink, OutputFile, SinkSummary, WriteOptions, Written};
+use crate::sink::{FeatureSink, OutputFile, SinkSummary, WriteOptions, Written, line_positions};
 
 /// One CSV column.
 #[derive(Debug, Clone, Copy)]
@@ -164,16 +164,15 @@ fn write_text(w: &mut impl Write, text: &str, guard: bool) -> io::Result<()> {
     w.write_all(b"\"")
 }
 
+/// `"LINESTRING (lon lat, ...)"`, quoted for its commas; `unfit_reason` already rejected lines
+/// without positions.
 fn write_wkt(w: &mut impl Write, line: &[[f64; 2]]) -> io::Result<()> {
-    match line {
-        [] => w.write_all(b"LINESTRING EMPTY"),
-        [[lon, lat]] => write!(w, "POINT ({lon} {lat})"),
-        [[lon, lat], rest @ ..] => {
-            write!(w, "\"LINESTRING ({lon} {lat}")?;
-            for [lon, lat] in rest {
-                write!(w, ", {lon} {lat}")?;
-            }
-            w.write_all(b")\"")
+    w.write_all(b"\"LINESTRING (")?;
+    for (i, [lon, lat]) in line_positions(line).iter().enumerate() {
+        if i > 0 {
+            w.write_all(b", ")?;
         }
+        write!(w, "{lon} {lat}")?;
     }
+    w.write_all(b")\"")
 }

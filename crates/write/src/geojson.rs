@@ -1,4 +1,6 @@
-//! RFC 7946 GeoJSON: one FeatureCollection, one feature per line, streamed.
+//! RFC 7946 GeoJSON: one FeatureCollection, one feature per line, streamed. A `LineString` has
+//! two or more positions (RFC 7946 3.1.4): a one-position line is written with its position twice
+//! ([`line_positions`]); its `coordinateProperties` keep one entry per real vertex.
 //!
 //! Bytes are written straight to the buffer (strings and numbers through serde_json's escaper
 //! and shortest round-trip float formatting); no JSON tree is built per feature.
@@ -10,7 +12,7 @@ use model::{Feature, Format, Geometry, Schema, Value};
 use serde::Serialize;
 
 use crate::WriteError;
-use crate::sink::{FeatureSink, OutputFile, SinkSummary, Written};
+use crate::sink::{FeatureSink, OutputFile, SinkSummary, Written, line_positions};
 
 /// Streams a `.geojson` FeatureCollection.
 pub(crate) struct GeoJsonSink {
@@ -126,7 +128,7 @@ fn write_geometry(w: &mut impl Write, geometry: &Geometry) -> io::Result<()> {
         }
         Geometry::LineString(line) => {
             w.write_all(br#"{"type":"LineString","coordinates":["#)?;
-            for (i, p) in line.iter().enumerate() {
+            for (i, p) in line_positions(line).iter().enumerate() {
                 if i > 0 {
                     w.write_all(b",")?;
                 }

@@ -5,8 +5,10 @@
 //! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), `<link href>` (the schema's
 //! link field), then `<extensions>` with every other non-null field as `<mly:FIELD>` in
 //! [`GPX_EXTENSION_NAMESPACE`]. Line layers: one `<trk>` per feature with `<name>`, `<link>`,
-//! `<extensions>` and one `<trkseg>`; each `<trkpt>` carries the
-//! vertex's `image_key` and `ca` from the feature's `coordinateProperties` when it has them.
+//! `<extensions>` and one `<trkseg>` with one `<trkpt>` per real vertex (a one-image sequence is
+//! a one-point segment, which GPX allows: nothing is padded here, each point is an image); each
+//! `<trkpt>` carries the vertex's `image_key` and `ca` from the feature's `coordinateProperties`
+//! when it has them.
 //!
 //! Longitude 180 is written as -180 (the same meridian: the schema's range is [-180, 180)).
 //! Positions outside [-180, 180] × [-90, 90] cannot be valid GPX: such a feature is rejected.

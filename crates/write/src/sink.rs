@@ -1,11 +1,12 @@
 //! The streaming writer contract every format implements, the options they share, and the
 //! buffered output file the text formats write through.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
-use model::{Feature, Format, Geometry, GeometryType, Resource, Schema};
+use model::{Feature, Format, Geometry, GeometryType, Position, Resource, Schema};
 
 use crate::WriteError;
 
@@ -18,8 +19,8 @@ pub trait FeatureSink: Send {
     /// Starts the layer. Called exactly once, before any `write`.
     fn begin(&mut self, schema: &'static Schema) -> Result<(), WriteError>;
 
-    /// Writes one feature. A feature this format cannot represent (a polyline with fewer than
-    /// two distinct positions in a shapefile) is not an error: it is returned as
+    /// Writes one feature. A feature this format cannot represent (a position outside GPX's
+    /// range, a line without positions) is not an error: it is returned as
     /// [`Written::Rejected`] and the sink goes on.
     fn write(&mut self, feature: &model::Feature) -> Result<Written, WriteError>;
 
@@ -206,7 +207,8 @@ impl OutputFile {
 }
 
 /// Why `feature` cannot be written to a layer of `schema` in any format, if it cannot: a value
-/// count that differs from the schema's, the wrong geometry type, or a non-finite coordinate.
+/// count that differs from the schema's, the wrong geometry type, a line without positions, or a
+/// non-finite coordinate.
 pub(crate) fn unfit_reason(schema: &Schema, feature: &Feature) -> Option<String> {
     if feature.values.len() != schema.fields.len() {
         return Some(format!(
@@ -225,8 +227,22 @@ pub(crate) fn unfit_reason(schema: &Schema, feature: &Feature) -> Option<String>
             return Some("is a line in a point layer".to_owned());
         }
     };
+    if positions.is_empty() {
+        return Some("is a line without positions".to_owned());
+    }
     if positions.iter().flatten().any(|c| !c.is_finite()) {
         return Some("has a non-finite coordinate".to_owned());
     }
     None
+}
+
+/// The positions a line is written with where the format's line needs at least two (GeoJSON
+/// `LineString`, Shapefile PolyLine, WKT `LINESTRING`): its own, or its one position twice, so a
+/// one-image sequence is a zero-length line in every format instead of an invalid or missing
+/// one. Repeated positions are real data and stay as they are.
+pub(crate) fn line_positions(line: &[Position]) -> Cow<'_, [Position]> {
+    match line {
+        [only] => Cow::Owned(vec![*only, *only]),
+        _ => Cow::Borrowed(line),
+    }
 }

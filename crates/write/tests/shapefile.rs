@@ -197,7 +197,7 @@ fn images_round_trip_through_the_shapefile_crate() {
 }
 
 #[test]
-fn sequences_round_trip_and_degenerate_lines_are_rejected() {
+fn sequences_round_trip_and_degenerate_lines_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let real = common::real_sequence();
     let line = |coordinates: Vec<[f64; 2]>, key: &str| Sequence {
@@ -207,7 +207,9 @@ fn sequences_round_trip_and_degenerate_lines_are_rejected() {
     };
     let sequences = [
         real.clone(),
+        // A polyline part needs two points: the one position twice.
         line(vec![[13.4, 52.5]], "one"),
+        // A camera that stood still: a zero-length line, its vertices as they are.
         line(vec![[13.4, 52.5], [13.4, 52.5], [13.4, 52.5]], "same"),
         line(vec![], "empty"),
         // Repeated consecutive vertices are real data: kept.
@@ -215,23 +217,22 @@ fn sequences_round_trip_and_degenerate_lines_are_rejected() {
     ];
     let features: Vec<Feature> = sequences.iter().map(Sequence::to_feature).collect();
     let (written, summary) = write_shapefile(dir.path(), Resource::Sequences, &features, u64::MAX);
-    let rejected = Written::Rejected("fewer than 2 distinct positions: not a polyline".into());
     assert_eq!(
         written,
         [
             Written::Complete,
-            rejected.clone(),
-            rejected.clone(),
-            rejected,
+            Written::Complete,
+            Written::Complete,
+            Written::Rejected("is a line without positions".into()),
             Written::Complete
         ]
     );
-    assert_eq!(summary.features, 2);
+    assert_eq!(summary.features, 4);
 
     let shp = std::fs::read(dir.path().join("sequences.shp")).unwrap();
     assert_eq!(le_u32(&shp, 32), 3, "PolyLine");
     let read = read_back(&dir.path().join("sequences.shp"));
-    let kept: Vec<&Sequence> = vec![&sequences[0], &sequences[4]];
+    let kept: Vec<&Sequence> = [0, 1, 2, 4].iter().map(|&i| &sequences[i]).collect();
     assert_eq!(read.len(), kept.len());
     for (sequence, (shape, record)) in kept.iter().zip(&read) {
         let Shape::Polyline(polyline) = shape else {
@@ -239,7 +240,7 @@ fn sequences_round_trip_and_degenerate_lines_are_rejected() {
         };
         assert_eq!(polyline.parts().len(), 1);
         let points: Vec<[f64; 2]> = polyline.parts()[0].iter().map(|p| [p.x, p.y]).collect();
-        assert_eq!(points, sequence.coordinates);
+        assert_eq!(points, common::written_line(&sequence.coordinates));
         assert_eq!(text(record, "key").as_ref(), Some(&sequence.key));
     }
     assert_eq!(
@@ -449,13 +450,13 @@ fn ogrinfo_reads_every_layer_exactly() {
         ),
         (
             Resource::Sequences,
-            1, // the one-vertex fixture is rejected
+            3, // the one-vertex and the repeated-position fixtures included
             "Line String",
             &["key: String (40.0)", "captured: String (24.0)"][..],
         ),
         (
             Resource::SequencePoints,
-            6,
+            9,
             "Point",
             &[
                 "seq_key: String (40.0)",

@@ -3,7 +3,9 @@
 //! Layout per the ESRI Shapefile Technical Description (1998): a 100-byte header (file code
 //! 9994 and file length in 16-bit words big-endian; version 1000, shape type and bounding box
 //! little-endian), then records numbered from 1 (big-endian record header, little-endian
-//! content). Point layers are shape type 1, line layers PolyLine (3) with one part. Headers are
+//! content). Point layers are shape type 1, line layers PolyLine (3) with one part; a one-vertex
+//! line is written with its position twice ([`line_positions`]: a part needs two points), a line
+//! whose vertices share one position as it is (GDAL reads both as zero-length lines). Headers are
 //! written as placeholders and rewritten at the end of each part, when the record count and
 //! bounding box are known. Before a `.shp` or `.dbf` would pass the part limit the part is
 //! closed and `<stem>_2`, `<stem>_3`, ... begun, each a complete shapefile.
@@ -19,7 +21,9 @@ use std::path::{Path, PathBuf};
 use model::{Feature, Format, Geometry, GeometryType, Schema};
 
 use crate::WriteError;
-use crate::sink::{FeatureSink, OutputFile, SinkSummary, WriteOptions, Written, unfit_reason};
+use crate::sink::{
+    FeatureSink, OutputFile, SinkSummary, WriteOptions, Written, line_positions, unfit_reason,
+};
 use dbf::DbfTable;
 
 /// WGS 84 as GDAL writes it (the 145 bytes ArcGIS and QGIS both recognise).
@@ -34,7 +38,7 @@ const SHAPE_POINT: i32 = 1;
 const SHAPE_POLYLINE: i32 = 3;
 
 /// Why a line cannot be written; also the manifest's reason.
-const NOT_A_POLYLINE: &str = "fewer than 2 distinct positions: not a polyline";
+const TOO_MANY_POINTS: &str = "more vertices than a shapefile record can hold";
 
 /// Streams one layer into a shapefile, split into numbered parts at the size limit.
 pub(crate) struct ShapefileSink {
@@ -249,7 +253,8 @@ fn main_header(shape_type: i32, file_bytes: u64, bbox: Option<[f64; 4]>) -> [u8;
 }
 
 /// Encodes a shape's record content into `out`; returns its bounding box, or `None` for a line
-/// that is not a polyline.
+/// with more points than a record's 32-bit counts hold (or none, which `unfit_reason` refuses
+/// first).
 fn encode_shape(geometry: &Geometry, out: &mut Vec<u8>) -> Option<[f64; 4]> {
     out.clear();
     match geometry {
@@ -260,15 +265,14 @@ fn encode_shape(geometry: &Geometry, out: &mut Vec<u8>) -> Option<[f64; 4]> {
             Some([*x, *y, *x, *y])
         }
         Geometry::LineString(line) => {
+            let line = line_positions(line);
             let first = line.first()?;
-            // Repeated vertices stay (they are real data); only a line with no second
-            // position at all is refused.
-            if !line.iter().any(|p| p != first) {
-                return None;
-            }
-            let points = i32::try_from(line.len()).ok()?;
+            // The record's length, 24 + 8 * points 16-bit words, must fit its 32-bit field.
+            let points = i32::try_from(line.len())
+                .ok()
+                .filter(|&n| n <= (i32::MAX - 24) / 8)?;
             let mut bbox = [first[0], first[1], first[0], first[1]];
-            for &[x, y] in line {
+            for &[x, y] in line.iter() {
                 bbox = [
                     bbox[0].min(x),
                     bbox[1].min(y),
@@ -283,7 +287,7 @@ fn encode_shape(geometry: &Geometry, out: &mut Vec<u8>) -> Option<[f64; 4]> {
             out.extend_from_slice(&1i32.to_le_bytes()); // parts
             out.extend_from_slice(&points.to_le_bytes());
             out.extend_from_slice(&0i32.to_le_bytes()); // the one part starts at point 0
-            for &[x, y] in line {
+            for &[x, y] in line.iter() {
                 out.extend_from_slice(&x.to_le_bytes());
                 out.extend_from_slice(&y.to_le_bytes());
             }
@@ -330,7 +334,7 @@ impl FeatureSink for ShapefileSink {
             return Ok(Written::Rejected(reason));
         }
         let Some(bbox) = encode_shape(&feature.geometry, &mut layer.shp_record) else {
-            return Ok(Written::Rejected(NOT_A_POLYLINE.to_owned()));
+            return Ok(Written::Rejected(TOO_MANY_POINTS.to_owned()));
         };
         let cut = layer.table.encode(&feature.values, &mut layer.dbf_record);
         if layer.part.would_pass(

@@ -136,7 +136,8 @@ pub fn images() -> Vec<Image> {
     images
 }
 
-/// Sequences: the real five-vertex one and a one-vertex line.
+/// Sequences: the real five-vertex one, a one-vertex line and a line whose three vertices share
+/// one position (both real: a one-image sequence, a camera that stood still).
 pub fn sequences() -> Vec<Sequence> {
     vec![
         real_sequence(),
@@ -148,7 +149,22 @@ pub fn sequences() -> Vec<Sequence> {
             camera_make: Some("-minus".into()),
             ..Sequence::default()
         },
+        Sequence {
+            key: "same".into(),
+            coordinates: vec![[-0.1276, 51.5072]; 3],
+            cas: vec![Some(90.0), None, Some(270.5)],
+            image_keys: vec![Some("s0".into()), Some("s1".into()), Some("s2".into())],
+            ..Sequence::default()
+        },
     ]
+}
+
+/// The positions a line format holds for `line`: its own, a one-vertex line's position twice.
+pub fn written_line(line: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    match line {
+        [only] => vec![*only, *only],
+        _ => line.to_vec(),
+    }
 }
 
 /// The exploded points of [`sequences`].
