@@ -73,7 +73,15 @@ pub struct Schema {
     pub time_field: Option<usize>,
     /// For point layers in CSV: the `lon`,`lat` columns come right after this field.
     pub coords_after: Option<usize>,
+    /// Per-vertex arrays a line feature carries in its [`COORDINATE_PROPERTIES`] extra
+    /// property. GeoJSON keeps them there; GeoPackage stores each as a JSON array column after
+    /// the fields; a DBF or CSV cell cannot hold them (that is what `sequence_points` is for).
+    pub vertex_arrays: &'static [&'static str],
 }
+
+/// The [`Feature::extra`] property that holds a line's per-vertex arrays (GeoJSON's
+/// `coordinateProperties`, as the v3 API sent them).
+pub const COORDINATE_PROPERTIES: &str = "coordinateProperties";
 
 const KEY_WIDTH: u8 = 40;
 const NAME_WIDTH: u8 = 80;
@@ -205,6 +213,7 @@ static IMAGES: Schema = Schema {
     name_field: 0,
     time_field: Some(4),
     coords_after: Some(0),
+    vertex_arrays: &[],
 };
 
 static SEQUENCES: Schema = Schema {
@@ -214,6 +223,7 @@ static SEQUENCES: Schema = Schema {
     name_field: 0,
     time_field: Some(2),
     coords_after: None,
+    vertex_arrays: &["image_keys", "cas"],
 };
 
 static SEQUENCE_POINTS: Schema = Schema {
@@ -223,6 +233,7 @@ static SEQUENCE_POINTS: Schema = Schema {
     name_field: 2,
     time_field: None,
     coords_after: Some(2),
+    vertex_arrays: &[],
 };
 
 impl Schema {
