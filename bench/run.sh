@@ -43,16 +43,19 @@ measure() {
 
 rows=()
 size_kb=$(( $(stat -c %s "$IMG") / 1024 ))
-for fmt in shapefile geojson gpx csv; do
+for fmt in shapefile geojson gpx csv gpkg; do
   rows+=("$(measure "convert $IMAGES images -> $fmt" "$IMAGES" "$DATA/out-$fmt" "$BIN" -q convert "$IMG" --out "$DATA/out-$fmt" --formats "$fmt")")
 done
 rows+=("$(measure "convert $IMAGES images -> all four" "$IMAGES" "$DATA/out-all" "$BIN" -q convert "$IMG" --out "$DATA/out-all")")
 rows+=("$(measure "convert $SEQUENCES sequences -> all four" "$SEQUENCES" "$DATA/out-seq" "$BIN" -q convert "$SEQ" --out "$DATA/out-seq")|$SEQ")
 ogr_secs=""
+ogr_gpkg_secs=""
 if command -v ogr2ogr >/dev/null; then
   r=$(measure "ogr2ogr $IMAGES images -> shapefile" "$IMAGES" "$DATA/ogr-shp/" ogr2ogr -f "ESRI Shapefile" -lco ENCODING=UTF-8 "$DATA/ogr-shp/images.shp" "$IMG")
   rows+=("$r"); ogr_secs=$(echo "$r" | cut -d'|' -f3)
   rows+=("$(measure "ogr2ogr $IMAGES images -> csv" "$IMAGES" "$DATA/ogr.csv" ogr2ogr -f CSV "$DATA/ogr.csv" "$IMG")")
+  r=$(measure "ogr2ogr $IMAGES images -> gpkg" "$IMAGES" "$DATA/ogr.gpkg" ogr2ogr -f GPKG "$DATA/ogr.gpkg" "$IMG")
+  rows+=("$r"); ogr_gpkg_secs=$(echo "$r" | cut -d'|' -f3)
 else
   echo "ogr2ogr not installed: no GDAL comparison (apt-get install gdal-bin)" >&2
 fi
@@ -71,6 +74,10 @@ for r in "${rows[@]}"; do
   if [ -n "$ogr_secs" ] && [[ "$name" == *" images "* ]]; then vs=$(awk -v o="$ogr_secs" -v s="$secs" 'BEGIN{ if (s>0) printf "%.1fx", o/s; else print "-" }'); fi
   printf '%-44s %10s %10s %14s %12s %10s\n' "$name" "$secs" "$fps" "$rssmb" "$ratio" "$vs"
 done
+if [ -n "$ogr_gpkg_secs" ]; then
+  ours=$(printf '%s\n' "${rows[@]}" | awk -F'|' '$1 ~ / images -> gpkg$/ && $1 ~ /^convert/ { print $3 }')
+  awk -v o="$ogr_gpkg_secs" -v s="$ours" 'BEGIN{ printf "\nGeoPackage: ogr2ogr -f GPKG %s s, convert --formats gpkg %s s: %.1fx faster\n", o, s, (s>0 ? o/s : 0) }'
+fi
 echo
 "$BENCH" fetch-throughput --latency-ms 50 --concurrency 1,4,8,16,32,64
 echo

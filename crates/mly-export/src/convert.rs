@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use model::{Format, Resource};
 use transform::{Record, TransformConfig, Transformer};
-use write::{ExportDir, LayerSummary, LayerWriter, WriteError, WriteOptions};
+use write::{ExportDir, LayerSummary, WriteError, WriteOptions};
 
 use crate::report::{ResourceLine, resource_line};
 
@@ -47,8 +47,7 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
     let (parent, name) = split_out(&options.out);
     let export = ExportDir::create(&parent, &name)?;
     let mut transformer = Transformer::new(TransformConfig::default());
-    let layer =
-        |resource| LayerWriter::new(export.path(), resource, &options.formats, &options.write);
+    let layer = |resource| export.layer_writer(resource, &options.formats, &options.write);
     let mut images = layer(Resource::Images)?;
     let mut sequences = layer(Resource::Sequences)?;
     let mut points = layer(Resource::SequencePoints)?;
@@ -99,7 +98,8 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
                 .map(|r| feature_problem(&name, r)),
         );
     }
-    let layers = vec![images.finish()?, sequences.finish()?, points.finish()?];
+    let mut layers = vec![images.finish()?, sequences.finish()?, points.finish()?];
+    export.update_sizes(&mut layers)?;
     let report = transformer.report();
     let mut problems = file_problems.clone();
     problems.extend(feature_problems);

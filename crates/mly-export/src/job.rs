@@ -27,7 +27,7 @@ pub struct Job {
     pub images: bool,
     /// `resources` contains `sequences` (sequence points come with them).
     pub sequences: bool,
-    /// `formats`, in the order of [`Format::ALL`].
+    /// `formats`, in the order of [`Format::ALL`] ([`Format::DEFAULT`] when the job names none).
     pub formats: Vec<Format>,
     /// `usernames`.
     pub usernames: Vec<String>,
@@ -462,7 +462,7 @@ impl Checker<'_> {
 
     fn formats(&mut self, table: &DeTable<'_>) -> Option<Vec<Format>> {
         let Some(v) = table.get("formats") else {
-            return Some(Format::ALL.to_vec());
+            return Some(Format::DEFAULT.to_vec());
         };
         let list = self.string_list(v, "formats")?;
         let mut formats = Vec::new();
@@ -477,7 +477,7 @@ impl Checker<'_> {
                         "formats",
                         format!(
                             "unknown format \"{item}\"; expected \"geojson\", \"shapefile\", \
-                             \"gpx\" or \"csv\""
+                             \"gpx\", \"csv\" or \"gpkg\""
                         ),
                     );
                 }
@@ -973,7 +973,7 @@ end = "2017-03-28"
         )
         .unwrap();
         assert_eq!(job.name, "montana-campus");
-        assert_eq!(job.formats, Format::ALL.to_vec());
+        assert_eq!(job.formats, Format::DEFAULT.to_vec());
         assert_eq!(job.usernames, ["chrisbeddow", "gyllen"]);
         assert_eq!(
             job.areas[1].area,

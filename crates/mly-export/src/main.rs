@@ -136,7 +136,7 @@ struct ConvertArgs {
     /// Output folder (replaced atomically).
     #[arg(long)]
     out: PathBuf,
-    /// Formats, comma separated.
+    /// Formats, comma separated: geojson, shapefile, gpx, csv, gpkg.
     #[arg(long, value_delimiter = ',', default_value = "geojson,shapefile,gpx,csv", value_parser = parse_format)]
     formats: Vec<Format>,
     /// Write free-text CSV cells as they are, without the spreadsheet formula guard.
@@ -152,8 +152,9 @@ fn parse_rate_limit_wait(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
-    Format::parse(s)
-        .ok_or_else(|| format!("unknown format {s:?}; expected geojson, shapefile, gpx or csv"))
+    Format::parse(s).ok_or_else(|| {
+        format!("unknown format {s:?}; expected geojson, shapefile, gpx, csv or gpkg")
+    })
 }
 
 fn main() -> ExitCode {

@@ -239,6 +239,7 @@ pub fn run_job(
         layers.push(points.finish()?);
     }
     check_cancel(cancel)?;
+    export.update_sizes(&mut layers)?;
 
     let previous = changes::read_previous(&options.out, &job.name)?;
     let diff = previous
@@ -319,7 +320,7 @@ impl<'p> Layer<'p> {
         progress: &'p Progress,
     ) -> Result<Layer<'p>, RunError> {
         Ok(Layer {
-            writer: LayerWriter::new(export.path(), resource, &job.formats, &options.write)?,
+            writer: export.layer_writer(resource, &job.formats, &options.write)?,
             progress: progress.layer(resource),
         })
     }

@@ -603,13 +603,15 @@ fn make_export_path_writes_every_file_and_exactly_the_deduped_truth() {
             .collect();
         assert_eq!(
             formats,
-            ["geojson", "shapefile", "gpx", "csv"],
+            ["geojson", "shapefile", "gpx", "csv", "gpkg"],
             "{resource}"
         );
         for output in layer["outputs"].as_array().unwrap() {
             let format = output["format"].as_str().unwrap();
             let extensions = match format {
                 "shapefile" => vec!["shp", "shx", "dbf", "prj", "cpg"],
+                // One file for every layer, named after the job.
+                "gpkg" => vec![],
                 other => vec![other],
             };
             let files: Vec<(String, u64)> = output["files"]
@@ -618,10 +620,13 @@ fn make_export_path_writes_every_file_and_exactly_the_deduped_truth() {
                 .iter()
                 .map(|f| (f[0].as_str().unwrap().to_owned(), f[1].as_u64().unwrap()))
                 .collect();
-            let names: Vec<String> = extensions
+            let mut names: Vec<String> = extensions
                 .iter()
                 .map(|e| format!("{resource}.{e}"))
                 .collect();
+            if format == "gpkg" {
+                names.push("demo.gpkg".to_owned());
+            }
             assert_eq!(
                 files.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
                 names,

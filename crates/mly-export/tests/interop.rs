@@ -14,10 +14,11 @@ mod common;
 use common::truth::haversine_m;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use mock_api::{MockImage, World};
+use model::{Resource, Schema};
 
 const RESOURCES: [&str; 3] = ["images", "sequences", "sequence_points"];
 /// The areas of jobs/demo.toml: the Montana campus box and the campus-east circle.
@@ -73,23 +74,6 @@ fn truth(world: &World) -> Truth {
         zero_length,
         vertices: sequences.iter().map(|s| s.images.len()).sum(),
     }
-}
-
-/// `make export`'s command into a fresh folder; returns the export folder.
-fn export_demo(tmp: &Path) -> PathBuf {
-    let job = common::workspace().join("jobs/demo.toml");
-    let output = common::run(
-        &[
-            "run",
-            job.to_str().unwrap(),
-            "--mock",
-            "--out",
-            tmp.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    tmp.join("demo")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,7 +163,7 @@ fn ogrinfo_reads_every_output_with_the_exact_count_the_field_types_and_no_warnin
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = export_demo(tmp.path());
+    let dir = common::export_demo(tmp.path());
     let t = truth(&World::demo());
     assert!(
         t.zero_length > 0,
@@ -294,13 +278,129 @@ fn ogrinfo_reads_every_output_with_the_exact_count_the_field_types_and_no_warnin
     }
 }
 
+/// What `ogrinfo` calls a field of `kind` in a GeoPackage.
+fn gpkg_field_type(kind: model::FieldKind) -> &'static str {
+    match kind {
+        model::FieldKind::Id | model::FieldKind::Text => "String",
+        model::FieldKind::Timestamp => "DateTime",
+        // SQLite's INTEGER is 64 bits.
+        model::FieldKind::Integer => "Integer64",
+        model::FieldKind::Float => "Real",
+        model::FieldKind::Bool => "Integer(Boolean)",
+    }
+}
+
+/// GDAL's own GeoPackage validator, shipped by Debian's python3-gdal.
+const VALIDATE_GPKG: &str = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py";
+
+#[test]
+fn ogrinfo_reads_every_layer_of_the_geopackage_with_its_count_type_fields_and_epsg_4326() {
+    if !common::require_tool("ogrinfo") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::export_demo(tmp.path());
+    let file = dir.join("demo.gpkg");
+    let t = truth(&World::demo());
+    let layers = ogrinfo(&file, &[]);
+    let want = [
+        (Resource::Images, t.images, "Point"),
+        (Resource::Sequences, t.sequences, "Line String"),
+        (Resource::SequencePoints, t.vertices, "Point"),
+    ];
+    assert_eq!(layers.len(), want.len(), "{:?}", layers.keys());
+    for (resource, count, geometry) in want {
+        let name = resource.stem();
+        let layer = &layers[name];
+        assert_eq!(layer.count, count as u64, "{name} count");
+        assert_eq!(layer.geometry, geometry, "{name} geometry");
+        let schema = Schema::of(resource);
+        let fields: Vec<String> = schema
+            .fields
+            .iter()
+            .map(|f| format!("{}: {} (0.0)", f.name, gpkg_field_type(f.kind)))
+            .chain(
+                schema
+                    .vertex_arrays
+                    .iter()
+                    .map(|a| format!("{a}: String(JSON) (0.0)")),
+            )
+            .collect();
+        assert_eq!(layer.fields, fields, "{name} fields");
+    }
+    let summary = run_ogrinfo(&file, true, &[]);
+    assert_eq!(
+        summary.matches("ID[\"EPSG\",4326]]").count(),
+        3,
+        "{summary}"
+    );
+
+    // A spatial filter goes through the R-tree, which holds 32-bit floats rounded outwards: it
+    // never misses a feature and adds at most those within a float's width of the box.
+    let [min_x, min_y, max_x, max_y] = [-113.98937, 46.85699, -113.985, 46.86501];
+    let within = |margin: f64| {
+        World::demo()
+            .images()
+            .filter(|i| in_demo_areas(i.lon, i.lat))
+            .filter(|i| {
+                i.lon >= min_x - margin
+                    && i.lon <= max_x + margin
+                    && i.lat >= min_y - margin
+                    && i.lat <= max_y + margin
+            })
+            .count()
+    };
+    let (inside, loose) = (within(0.0), within(1e-5));
+    assert!(inside > 0 && inside < t.images);
+    let spat = [min_x, min_y, max_x, max_y].map(|v| v.to_string());
+    let mut options = vec!["-spat"];
+    options.extend(spat.iter().map(String::as_str));
+    let filtered = ogrinfo(&file, &options)["images"].count as usize;
+    assert!(
+        (inside..=loose).contains(&filtered),
+        "{filtered} vs {inside}..={loose}"
+    );
+    let sql = format!(
+        "SELECT count(*) AS n FROM rtree_images_geom WHERE maxx >= {min_x} AND minx <= {max_x} \
+         AND maxy >= {min_y} AND miny <= {max_y}"
+    );
+    let counted = run_ogrinfo(&file, false, &["-sql", &sql]);
+    let n: usize = counted
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("n (Integer) = "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((inside..=loose).contains(&n), "{n} vs {inside}..={loose}");
+
+    if !Path::new(VALIDATE_GPKG).is_file() {
+        assert!(
+            std::env::var("MLY_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "{VALIDATE_GPKG} (python3-gdal) is required (MLY_REQUIRE_INTEROP=1) but missing"
+        );
+        eprintln!("SKIPPED: {VALIDATE_GPKG} not found (apt-get install python3-gdal)");
+        return;
+    }
+    let output = Command::new("python3")
+        .args([VALIDATE_GPKG, "--extra", "--warning-as-error"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success() && text.trim().is_empty(), "{text}");
+}
+
 #[test]
 fn xmllint_validates_every_gpx_against_the_gpx_1_1_schema() {
     if !common::require_tool("xmllint") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let v3 = export_demo(tmp.path());
+    let v3 = common::export_demo(tmp.path());
     // The same job against v4: other links (`?pKey=`), computed values in the extensions.
     let job = std::fs::read_to_string(common::workspace().join("jobs/demo.toml"))
         .unwrap()
@@ -383,7 +483,7 @@ fn csv_text(s: &str) -> String {
 #[test]
 fn every_username_survives_every_format_tokyo_mapper_included() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = export_demo(tmp.path());
+    let dir = common::export_demo(tmp.path());
     let want = truth(&World::demo()).usernames;
     let tokyo = want.values().filter(|u| *u == TOKYO).count();
     assert!(tokyo > 0, "{TOKYO} must be among the exported images");

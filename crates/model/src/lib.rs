@@ -24,7 +24,10 @@ pub use area::{
     Area, Bbox, DateRange, EARTH_RADIUS_M, bbox_contains, bearing_deg, haversine_m, quadrants,
 };
 pub use record::{Image, Sequence, SequencePoint};
-pub use schema::{Feature, Field, FieldKind, Geometry, GeometryType, Position, Schema, Value};
+pub use schema::{
+    COORDINATE_PROPERTIES, Feature, Field, FieldKind, Geometry, GeometryType, Position, Schema,
+    Value,
+};
 pub use time::format_epoch_ms;
 
 use serde::{Deserialize, Serialize};
@@ -92,11 +95,25 @@ pub enum Format {
     Gpx,
     /// UTF-8 CSV with a header row (`.csv`).
     Csv,
+    /// OGC GeoPackage 1.2 (`<name>.gpkg`): one SQLite file, one table per layer.
+    #[serde(rename = "gpkg")]
+    GeoPackage,
 }
 
 impl Format {
     /// All formats, in the order they are listed in manifests.
-    pub const ALL: [Format; 4] = [Format::GeoJson, Format::Shapefile, Format::Gpx, Format::Csv];
+    pub const ALL: [Format; 5] = [
+        Format::GeoJson,
+        Format::Shapefile,
+        Format::Gpx,
+        Format::Csv,
+        Format::GeoPackage,
+    ];
+
+    /// The formats of a job that names none (and of `convert` without `--formats`): the four
+    /// file-per-layer formats. GeoPackage is asked for by name, so that existing scheduled jobs
+    /// keep writing the files they always wrote.
+    pub const DEFAULT: [Format; 4] = [Format::GeoJson, Format::Shapefile, Format::Gpx, Format::Csv];
 
     /// The job-file spelling.
     pub fn as_str(self) -> &'static str {
@@ -105,6 +122,7 @@ impl Format {
             Format::Shapefile => "shapefile",
             Format::Gpx => "gpx",
             Format::Csv => "csv",
+            Format::GeoPackage => "gpkg",
         }
     }
 

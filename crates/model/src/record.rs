@@ -1,6 +1,6 @@
 //! Normalised records: what `transform` makes of either API's responses.
 
-use crate::schema::{Feature, Geometry, Position, Value};
+use crate::schema::{COORDINATE_PROPERTIES, Feature, Geometry, Position, Value};
 
 /// One image point, normalised from v3 or v4.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -146,7 +146,7 @@ impl Sequence {
             "image_keys": self.image_keys,
         });
         let mut extra = self.extra;
-        extra.push(("coordinateProperties".to_owned(), coordinate_properties));
+        extra.push((COORDINATE_PROPERTIES.to_owned(), coordinate_properties));
         extra.sort_by(|a, b| a.0.cmp(&b.0));
         Feature {
             id: self.key.clone(),

@@ -76,7 +76,15 @@ pub struct Schema {
     pub link_field: Option<usize>,
     /// For point layers in CSV: the `lon`,`lat` columns come right after this field.
     pub coords_after: Option<usize>,
+    /// Per-vertex arrays a line feature carries in its [`COORDINATE_PROPERTIES`] extra
+    /// property. GeoJSON keeps them there; GeoPackage stores each as a JSON array column after
+    /// the fields; a DBF or CSV cell cannot hold them (that is what `sequence_points` is for).
+    pub vertex_arrays: &'static [&'static str],
 }
+
+/// The [`Feature::extra`] property that holds a line's per-vertex arrays (GeoJSON's
+/// `coordinateProperties`, as the v3 API sent them).
+pub const COORDINATE_PROPERTIES: &str = "coordinateProperties";
 
 const KEY_WIDTH: u8 = 40;
 const NAME_WIDTH: u8 = 80;
@@ -255,6 +263,7 @@ static IMAGES: Schema = Schema {
     time_field: Some(4),
     link_field: Some(13),
     coords_after: Some(0),
+    vertex_arrays: &[],
 };
 
 static SEQUENCES: Schema = Schema {
@@ -265,6 +274,7 @@ static SEQUENCES: Schema = Schema {
     time_field: Some(2),
     link_field: Some(6),
     coords_after: None,
+    vertex_arrays: &["image_keys", "cas"],
 };
 
 static SEQUENCE_POINTS: Schema = Schema {
@@ -275,6 +285,7 @@ static SEQUENCE_POINTS: Schema = Schema {
     time_field: None,
     link_field: None,
     coords_after: Some(2),
+    vertex_arrays: &[],
 };
 
 impl Schema {

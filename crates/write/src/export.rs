@@ -5,13 +5,18 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use model::{Format, Resource};
 
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 use rustix::io::Errno;
 
-use crate::WriteError;
+use crate::gpkg::{GeoPackage, GpkgSink};
 use crate::manifest::{MANIFEST_FILE, write_manifest};
+use crate::sink::{FeatureSink, WriteOptions, open_sink};
+use crate::{LayerSummary, LayerWriter, WriteError};
 
 /// A folder being filled with one export, to be committed as `<out>/<name>`.
 ///
@@ -23,6 +28,8 @@ pub struct ExportDir {
     out: PathBuf,
     name: String,
     temp: PathBuf,
+    /// `<name>.gpkg`, shared by the layers that write it; created by the first.
+    geopackage: Mutex<Option<Arc<GeoPackage>>>,
     /// Set once `temp` no longer holds this export's files.
     done: bool,
 }
@@ -52,8 +59,56 @@ impl ExportDir {
             out: out.to_owned(),
             name: name.to_owned(),
             temp,
+            geopackage: Mutex::new(None),
             done: false,
         })
+    }
+
+    /// Starts writing `resource`'s layer in every format into this folder, like
+    /// [`LayerWriter::new`], except that every layer's GeoPackage table goes into the one
+    /// `<name>.gpkg` of the export. Finish every layer before [`ExportDir::commit`].
+    pub fn layer_writer(
+        &self,
+        resource: Resource,
+        formats: &[Format],
+        options: &WriteOptions,
+    ) -> Result<LayerWriter, WriteError> {
+        LayerWriter::start(&self.temp, resource, formats, |format| match format {
+            Format::GeoPackage => {
+                let sink: Box<dyn FeatureSink> =
+                    Box::new(GpkgSink::new(self.geopackage()?, resource));
+                Ok(sink)
+            }
+            other => open_sink(other, &self.temp, resource, options),
+        })
+    }
+
+    /// Re-reads the size of every file the finished `layers` list: a file several layers share
+    /// (the GeoPackage) went on growing after the first of them finished. Call it once every
+    /// layer is finished, before the manifest is made.
+    pub fn update_sizes(&self, layers: &mut [LayerSummary]) -> Result<(), WriteError> {
+        let outputs = layers.iter_mut().flat_map(|layer| layer.outputs.iter_mut());
+        for (name, bytes) in outputs.flat_map(|output| output.files.iter_mut()) {
+            let path = self.temp.join(&*name);
+            *bytes = fs::metadata(&path)
+                .map_err(|source| io_error(&path, source))?
+                .len();
+        }
+        Ok(())
+    }
+
+    /// The export's GeoPackage, created on first use.
+    fn geopackage(&self) -> Result<Arc<GeoPackage>, WriteError> {
+        let mut slot = self
+            .geopackage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = slot.as_ref() {
+            return Ok(Arc::clone(file));
+        }
+        let file = GeoPackage::create(&self.temp, &self.name)?;
+        *slot = Some(Arc::clone(&file));
+        Ok(file)
     }
 
     /// The temporary folder to write the export's files into.
@@ -61,10 +116,18 @@ impl ExportDir {
         &self.temp
     }
 
-    /// Writes `manifest.json`, makes every file durable, and puts the folder in place of
+    /// Closes the GeoPackage (an unfinished layer is an error), writes `manifest.json`, makes
+    /// every file durable, and puts the folder in place of
     /// `<out>/<name>` (atomically exchanged with a previous export, which is then deleted).
     /// Returns `<out>/<name>`.
     pub fn commit(mut self, manifest: &serde_json::Value) -> Result<PathBuf, WriteError> {
+        let geopackage = self
+            .geopackage
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = geopackage.take() {
+            file.close()?;
+        }
         write_manifest(&self.temp, manifest)?;
         sync_tree(&self.temp)?;
         let target = self.out.join(&self.name);

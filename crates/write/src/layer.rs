@@ -80,12 +80,26 @@ pub struct LayerWriter {
 
 impl LayerWriter {
     /// Opens `resource`'s files in `dir` for every format (each format once) and starts one
-    /// writer thread per format.
+    /// writer thread per format. A GeoPackage gets a file of its own, `<stem>.gpkg`; in an
+    /// export folder, [`crate::ExportDir::layer_writer`] puts every layer in one `<name>.gpkg`.
     pub fn new(
         dir: &Path,
         resource: Resource,
         formats: &[Format],
         options: &WriteOptions,
+    ) -> Result<LayerWriter, WriteError> {
+        LayerWriter::start(dir, resource, formats, |format| {
+            open_sink(format, dir, resource, options)
+        })
+    }
+
+    /// Opens each format's sink with `open` (each format once), begins it, and starts its
+    /// thread. `dir` is named by errors.
+    pub(crate) fn start(
+        dir: &Path,
+        resource: Resource,
+        formats: &[Format],
+        mut open: impl FnMut(Format) -> Result<Box<dyn FeatureSink>, WriteError>,
     ) -> Result<LayerWriter, WriteError> {
         let schema = Schema::of(resource);
         let mut workers = Vec::with_capacity(formats.len());
@@ -93,7 +107,7 @@ impl LayerWriter {
             if formats[..i].contains(&format) {
                 continue;
             }
-            let mut sink = open_sink(format, dir, resource, options)?;
+            let mut sink = open(format)?;
             sink.begin(schema)?;
             let (batches, receiver) = sync_channel(CHANNEL_BATCHES);
             let thread = std::thread::Builder::new()

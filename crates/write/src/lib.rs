@@ -8,8 +8,9 @@
 //! `manifest.json` and swaps it atomically with the previous export of the same name.
 //!
 //! Formats: RFC 7946 GeoJSON (one feature per line), GPX 1.1 (extensions in
-//! [`GPX_EXTENSION_NAMESPACE`]), RFC 4180 CSV (`lon`/`lat` or `WKT` columns, formula guard) and
-//! Esri Shapefile.
+//! [`GPX_EXTENSION_NAMESPACE`]), RFC 4180 CSV (`lon`/`lat` or `WKT` columns, formula guard),
+//! Esri Shapefile, and OGC GeoPackage 1.2 (one `<name>.gpkg` with a table per layer, shared by
+//! the layers of an [`ExportDir`]: use [`ExportDir::layer_writer`]).
 //!
 //! ```
 //! use model::{Format, Image, Resource};
@@ -36,6 +37,7 @@
 mod csv;
 mod export;
 mod geojson;
+mod gpkg;
 mod gpx;
 mod layer;
 mod manifest;
@@ -99,6 +101,15 @@ pub enum WriteError {
         path: PathBuf,
         /// What was called out of order.
         problem: &'static str,
+    },
+    /// An SQLite error on a GeoPackage file.
+    #[error("cannot write GeoPackage {path}: {source}")]
+    GeoPackage {
+        /// The `.gpkg` file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
     },
     /// A format's writer thread panicked.
     #[error("the {} writer panicked", .format.as_str())]

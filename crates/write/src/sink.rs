@@ -94,7 +94,9 @@ impl Default for WriteOptions {
 }
 
 /// Opens the sink of `format` for `resource`'s layer: it creates `<dir>/<stem>.<ext>` (a
-/// shapefile: its set of files). Call [`FeatureSink::begin`] with `Schema::of(resource)` next.
+/// shapefile: its set of files; a GeoPackage: `<stem>.gpkg` holding this one layer, where
+/// [`crate::ExportDir::layer_writer`] puts every layer of an export in one `<name>.gpkg`).
+/// Call [`FeatureSink::begin`] with `Schema::of(resource)` next.
 pub fn open_sink(
     format: Format,
     dir: &Path,
@@ -107,6 +109,10 @@ pub fn open_sink(
         Format::Csv => Box::new(crate::csv::CsvSink::create(dir, stem, options)?),
         Format::Gpx => Box::new(crate::gpx::GpxSink::create(dir, stem)?),
         Format::Shapefile => Box::new(crate::shapefile::ShapefileSink::new(dir, stem, options)?),
+        Format::GeoPackage => Box::new(crate::gpkg::GpkgSink::new(
+            crate::gpkg::GeoPackage::create(dir, stem)?,
+            resource,
+        )),
     })
 }
 
@@ -141,47 +147,27 @@ impl OutputFile {
         }
     }
 
-    /// The error of a call out of order (`write` before `begin`, ...).
-    pub(crate) fn out_of_order(&self, problem: &'static str) -> WriteError {
-        WriteError::SinkOrder {
-            path: self.path.clone(),
-            problem,
-        }
-    }
-
     /// Stores `begin`'s schema in `slot`; a second `begin` is an error.
     pub(crate) fn begin(
         &self,
         slot: &mut Option<&'static Schema>,
         schema: &'static Schema,
     ) -> Result<(), WriteError> {
-        if slot.is_some() {
-            return Err(self.out_of_order("begin called twice"));
-        }
-        *slot = Some(schema);
-        Ok(())
+        check_begin(&self.path, slot, schema)
     }
 
-    /// The schema a `write` of `feature` goes on with, or the [`Written::Rejected`] it ends
-    /// with. `begun` is the schema `begin` stored; none is an error.
+    /// See [`admit`].
     pub(crate) fn admit(
         &self,
         begun: Option<&'static Schema>,
         feature: &Feature,
     ) -> Result<Result<&'static Schema, Written>, WriteError> {
-        let schema = begun.ok_or_else(|| self.out_of_order("write called before begin"))?;
-        Ok(match unfit_reason(schema, feature) {
-            Some(reason) => Err(Written::Rejected(reason)),
-            None => Ok(schema),
-        })
+        admit(&self.path, begun, feature)
     }
 
     /// Checks that `begin` ran (`begun` is its schema) before `finish`.
     pub(crate) fn before_finish(&self, begun: Option<&'static Schema>) -> Result<(), WriteError> {
-        match begun {
-            Some(_) => Ok(()),
-            None => Err(self.out_of_order("finish called before begin")),
-        }
+        before_finish(&self.path, begun)
     }
 
     /// Flushes and closes the file and reports it.
@@ -203,6 +189,49 @@ impl OutputFile {
             files: vec![(name, bytes)],
             features,
         })
+    }
+}
+
+/// The error of a call out of order (`write` before `begin`, ...) on the sink of `path`.
+fn out_of_order(path: &Path, problem: &'static str) -> WriteError {
+    WriteError::SinkOrder {
+        path: path.to_owned(),
+        problem,
+    }
+}
+
+/// Stores `begin`'s schema in `slot` for the sink of `path`; a second `begin` is an error.
+pub(crate) fn check_begin(
+    path: &Path,
+    slot: &mut Option<&'static Schema>,
+    schema: &'static Schema,
+) -> Result<(), WriteError> {
+    if slot.is_some() {
+        return Err(out_of_order(path, "begin called twice"));
+    }
+    *slot = Some(schema);
+    Ok(())
+}
+
+/// The schema a `write` of `feature` goes on with, or the [`Written::Rejected`] it ends with.
+/// `begun` is the schema `begin` stored; none is an error.
+pub(crate) fn admit(
+    path: &Path,
+    begun: Option<&'static Schema>,
+    feature: &Feature,
+) -> Result<Result<&'static Schema, Written>, WriteError> {
+    let schema = begun.ok_or_else(|| out_of_order(path, "write called before begin"))?;
+    Ok(match unfit_reason(schema, feature) {
+        Some(reason) => Err(Written::Rejected(reason)),
+        None => Ok(schema),
+    })
+}
+
+/// Checks that `begin` ran (`begun` is its schema) before `finish`.
+pub(crate) fn before_finish(path: &Path, begun: Option<&'static Schema>) -> Result<(), WriteError> {
+    match begun {
+        Some(_) => Ok(()),
+        None => Err(out_of_order(path, "finish called before begin")),
     }
 }
 

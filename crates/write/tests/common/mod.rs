@@ -199,12 +199,13 @@ pub fn write_layer(
     (written, sink.finish().unwrap())
 }
 
-/// The file extension of a text format.
+/// The file extension of a format (a shapefile: its `.shp`).
 pub fn extension(format: Format) -> &'static str {
     match format {
         Format::GeoJson => "geojson",
         Format::Gpx => "gpx",
         Format::Csv => "csv",
         Format::Shapefile => "shp",
+        Format::GeoPackage => "gpkg",
     }
 }
