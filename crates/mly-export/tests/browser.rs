@@ -180,17 +180,6 @@ fn artefacts() -> PathBuf {
     common::workspace().join("target/browser-test")
 }
 
-fn export_demo(tmp: &Path) -> PathBuf {
-    let job = common::workspace().join("jobs/demo.toml");
-    let args = ["run", job.to_str().unwrap(), "--mock"];
-    let output = common::run(
-        &[&args[..], &["--out", tmp.to_str().unwrap()]].concat(),
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    tmp.join("demo")
-}
-
 /// An image of the export whose nearest other image is over 3 m away (a click hits only it),
 /// as (key, lon, lat).
 fn isolated_image(dir: &Path) -> (String, f64, f64) {
@@ -219,7 +208,7 @@ fn the_map_page_draws_every_layer_and_a_click_shows_the_key() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = export_demo(tmp.path());
+    let dir = common::export_demo(tmp.path());
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let mut expected: BTreeMap<String, u64> = manifest["layers"]

@@ -14,7 +14,7 @@ mod common;
 use common::truth::haversine_m;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use mock_api::{MockImage, World};
@@ -73,23 +73,6 @@ fn truth(world: &World) -> Truth {
         polylines,
         vertices: sequences.iter().map(|s| s.images.len()).sum(),
     }
-}
-
-/// `make export`'s command into a fresh folder; returns the export folder.
-fn export_demo(tmp: &Path) -> PathBuf {
-    let job = common::workspace().join("jobs/demo.toml");
-    let output = common::run(
-        &[
-            "run",
-            job.to_str().unwrap(),
-            "--mock",
-            "--out",
-            tmp.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    tmp.join("demo")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,7 +162,7 @@ fn ogrinfo_reads_every_output_with_the_exact_count_the_field_types_and_no_warnin
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = export_demo(tmp.path());
+    let dir = common::export_demo(tmp.path());
     let t = truth(&World::demo());
     assert!(
         t.polylines < t.sequences,
@@ -292,7 +275,7 @@ fn xmllint_validates_every_gpx_against_the_gpx_1_1_schema() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = export_demo(tmp.path());
+    let dir = common::export_demo(tmp.path());
     let schema = common::workspace().join("../shared/reference/gpx11.xsd");
     assert!(schema.is_file(), "{}", schema.display());
     for resource in RESOURCES {
@@ -359,7 +342,7 @@ fn csv_text(s: &str) -> String {
 #[test]
 fn every_username_survives_every_format_tokyo_mapper_included() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = export_demo(tmp.path());
+    let dir = common::export_demo(tmp.path());
     let want = truth(&World::demo()).usernames;
     let tokyo = want.values().filter(|u| *u == TOKYO).count();
     assert!(tokyo > 0, "{TOKYO} must be among the exported images");

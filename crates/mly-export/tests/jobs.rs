@@ -82,12 +82,10 @@ fn check_says_what_the_last_run_cost() {
     assert_eq!(before.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&before.stdout).contains("last run"));
 
-    let run = common::run(&["run", job, "--mock", "--out", out], &[]);
-    assert_eq!(run.status.code(), Some(0), "{}", common::stderr(&run));
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("demo/manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let export = common::export_demo(tmp.path());
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(export.join("manifest.json")).unwrap())
+            .unwrap();
     let requests = manifest["summary"]["requests"].as_u64().unwrap();
     assert!(requests >= 4, "the demo's four cells: {requests}");
     let seconds = manifest["summary"]["seconds"].as_f64().unwrap();
