@@ -59,6 +59,9 @@ enum Command {
         /// Job files.
         #[arg(required = true)]
         jobs: Vec<PathBuf>,
+        /// Output folder `run` writes to: a previous export there says what its run cost.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
     },
     /// Convert saved API responses (GeoJSON FeatureCollections) to every format, offline.
     Convert(ConvertArgs),
@@ -206,7 +209,7 @@ fn init_logging(verbosity: Verbosity) {
 
 fn dispatch(command: Command, verbosity: Verbosity) -> Result<ExitCode> {
     match command {
-        Command::Check { jobs } => {
+        Command::Check { jobs, out } => {
             let Some(jobs) = load_jobs(&jobs) else {
                 return Ok(ExitCode::from(2));
             };
@@ -214,6 +217,9 @@ fn dispatch(command: Command, verbosity: Verbosity) -> Result<ExitCode> {
                 let options = default_run_options();
                 let config = fetch_config(job, fetch::Secret::new(String::new()), &options);
                 print!("{}", plan::describe(job, &config));
+                if let Some(line) = plan::last_run(job, &out) {
+                    println!("{line}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

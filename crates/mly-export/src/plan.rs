@@ -89,7 +89,7 @@ pub fn transform_config(job: &Job, resolved_userkeys: &[String]) -> TransformCon
 }
 
 /// What `check` prints: the job in words, every query with its filters, which filters the
-/// tool applies itself, and the initial cells.
+/// tool applies itself, the initial cells, and the estimated cost.
 pub fn describe(job: &Job, config: &FetchConfig) -> String {
     let queries = queries(job);
     let plan = fetch::plan(config, &queries);
@@ -131,7 +131,132 @@ pub fn describe(job: &Job, config: &FetchConfig) -> String {
             "  then one /images?sequence_id= request per sequence found (whole sequences)"
         );
     }
+    write_estimate(&mut out, job, config, &queries);
     out
+}
+
+/// Requests per minute the API publishes as an app's quota: v4 search, 10,000/min.
+const V4_SEARCH_QUOTA_PER_MIN: f64 = 10_000.0;
+/// v3 (retired in 2021) published no quota that survives; assumed the same as v4 search.
+const V3_ASSUMED_QUOTA_PER_MIN: f64 = 10_000.0;
+
+/// The rate the estimate assumes, requests per second, and where it comes from.
+fn estimate_rate(job: &Job, config: &FetchConfig) -> (f64, &'static str) {
+    match (config.requests_per_second, job.api) {
+        (Some(rate), _) => (rate, "the job's requests_per_second"),
+        (None, Api::V4) => (
+            V4_SEARCH_QUOTA_PER_MIN / 60.0,
+            "the v4 search quota, 10,000 requests/min per app",
+        ),
+        (None, Api::V3) => (
+            V3_ASSUMED_QUOTA_PER_MIN / 60.0,
+            "no v3 quota is published; assumed 10,000 requests/min like v4 search",
+        ),
+    }
+}
+
+/// The cost lines of `check`: per query its initial cells and a lower bound of its requests
+/// (each cell is at least one request), then the job's total and its time at the rate of
+/// [`estimate_rate`]. Splits, further pages and retries only add to it.
+fn write_estimate(out: &mut String, job: &Job, config: &FetchConfig, queries: &[Query]) {
+    let _ = writeln!(
+        out,
+        "  estimate (lower bounds: every initial cell is at least one request; splits, further \
+         pages and retries add more):"
+    );
+    let mut requests: u64 = 0;
+    for query in queries {
+        let cells = fetch::plan(config, std::slice::from_ref(query)).cells() as u64;
+        requests = requests.saturating_add(cells);
+        let _ = writeln!(
+            out,
+            "    {}: {cells} initial cell{}, at least {cells} request{}",
+            query.label,
+            plural(cells),
+            plural(cells)
+        );
+    }
+    if job.api == Api::V3 && !job.usernames.is_empty() {
+        requests += 1;
+        let _ = writeln!(out, "    users: 1 request (/users resolves the usernames)");
+    }
+    if job.api == Api::V4 && job.sequences {
+        let _ = writeln!(
+            out,
+            "    sequences: one more request per sequence found (not known before the run)"
+        );
+    }
+    let (rate, source) = estimate_rate(job, config);
+    let _ = writeln!(
+        out,
+        "    total: at least {requests} request{}, about {} at {} requests/s ({source})",
+        plural(requests),
+        human_duration(requests as f64 / rate),
+        round_rate(rate)
+    );
+}
+
+/// What the previous run of `job` into `out` cost, from its manifest: `last run: N requests in
+/// T`, or `None` when there is no previous export. A manifest that cannot be read says so.
+pub fn last_run(job: &Job, out: &std::path::Path) -> Option<String> {
+    let manifest = match write::read_previous_manifest(out, &job.name) {
+        Ok(manifest) => manifest?,
+        Err(e) => return Some(format!("  last run: unknown ({e})")),
+    };
+    let summary = &manifest["summary"];
+    let (Some(requests), Some(seconds)) =
+        (summary["requests"].as_u64(), summary["seconds"].as_f64())
+    else {
+        return Some(format!(
+            "  last run: unknown ({} has no summary.requests and summary.seconds)",
+            out.join(&job.name).join("manifest.json").display()
+        ));
+    };
+    let cached = summary["pages_from_cache"].as_u64().unwrap_or(0);
+    let resumed = if cached > 0 {
+        format!(
+            ", plus {cached} page{} fetched before it resumed",
+            plural(cached)
+        )
+    } else {
+        String::new()
+    };
+    let finished = manifest["finished_at"].as_str().unwrap_or("unknown time");
+    Some(format!(
+        "  last run: {requests} request{} in {}{resumed} (finished {finished}, {})",
+        plural(requests),
+        human_duration(seconds),
+        out.join(&job.name).display()
+    ))
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A rate without spurious decimals: `166.7`, `2`.
+fn round_rate(rate: f64) -> String {
+    let rounded = (rate * 10.0).round() / 10.0;
+    format!("{rounded}")
+}
+
+/// `0.04 s`, `12.0 s`, `3 min 20 s`, `2 h 05 min`.
+fn human_duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "an unknown time".to_owned();
+    }
+    if seconds < 1.0 {
+        return format!("{seconds:.2} s");
+    }
+    if seconds < 60.0 {
+        return format!("{seconds:.1} s");
+    }
+    let whole = seconds.round() as u64;
+    if whole < 3600 {
+        format!("{} min {:02} s", whole / 60, whole % 60)
+    } else {
+        format!("{} h {:02} min", whole / 3600, whole % 3600 / 60)
+    }
 }
 
 const LOOKAT_NOT_FOR_SEQUENCES: &str =
@@ -185,4 +310,73 @@ fn client_side_filters(job: &Job) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn describe_toml(toml: &str) -> String {
+        let job = crate::job::parse(std::path::Path::new("t.toml"), toml).unwrap_or_else(|e| {
+            panic!("{e}");
+        });
+        let config = FetchConfig::new(
+            job.api,
+            url::Url::parse("http://127.0.0.1:1/").unwrap_or_else(|e| panic!("{e}")),
+            fetch::Secret::new(String::new()),
+            std::path::PathBuf::from("cache"),
+        );
+        let config = FetchConfig {
+            requests_per_second: job.requests_per_second,
+            ..config
+        };
+        describe(&job, &config)
+    }
+
+    #[test]
+    fn a_large_v4_area_costs_one_request_per_cell_at_the_published_quota() {
+        // 1 x 1 degree in cells under 0.01 square degrees: at least 100 of them.
+        let text = describe_toml(
+            "name = \"big\"\napi = \"v4\"\nresources = [\"images\"]\n\
+             [[areas]]\nname = \"a\"\nbbox = [10.0, 45.0, 11.0, 46.0]\n",
+        );
+        let cells: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("  initial requests (cells): "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(cells >= 100, "{text}");
+        let total = format!(
+            "    total: at least {cells} requests, about {} at 166.7 requests/s (the v4 search \
+             quota, 10,000 requests/min per app)",
+            human_duration(cells as f64 * 60.0 / 10_000.0)
+        );
+        assert!(text.contains(&total), "{text}");
+        assert!(text.contains(&format!(
+            "    a/images: {cells} initial cells, at least {cells} requests"
+        )));
+    }
+
+    #[test]
+    fn the_jobs_rate_wins_over_the_quota() {
+        let text = describe_toml(
+            "name = \"slow\"\napi = \"v3\"\nresources = [\"images\"]\nusernames = [\"u\"]\n\
+             requests_per_second = 0.5\n[[areas]]\nname = \"a\"\nbbox = [10.0, 45.0, 10.01, 45.01]\n",
+        );
+        // One cell and the /users lookup, two seconds apart.
+        assert!(
+            text.contains("    total: at least 2 requests, about 4.0 s at 0.5 requests/s (the job's requests_per_second)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human_duration(0.024), "0.02 s");
+        assert_eq!(human_duration(12.0), "12.0 s");
+        assert_eq!(human_duration(200.0), "3 min 20 s");
+        assert_eq!(human_duration(7500.0), "2 h 05 min");
+        assert_eq!(human_duration(f64::NAN), "an unknown time");
+    }
 }

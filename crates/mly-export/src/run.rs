@@ -15,7 +15,7 @@ use fetch::{FetchConfig, PageRef, Secret};
 use model::{Api, Feature, Resource};
 use tokio_util::sync::CancellationToken;
 use transform::{Record, Transformer};
-use write::{ExportDir, LayerSummary, LayerWriter, Preview, WriteOptions};
+use write::{ExportDir, LayerSummary, LayerWriter, MapPage, Preview, WriteOptions};
 
 use crate::changes::{self, Fingerprints};
 use crate::job::Job;
@@ -160,6 +160,7 @@ pub fn run_job(
     let mut transformer = Transformer::new(plan::transform_config(job, &fetched.resolved_userkeys));
     let mut sinks = Sinks {
         preview: Preview::new(&job.areas.iter().map(|a| a.area).collect::<Vec<_>>()),
+        map: map_page(&export, job)?,
         fingerprints: Fingerprints::default(),
         error: None,
     };
@@ -256,11 +257,9 @@ pub fn run_job(
         started.elapsed(),
         options.out.join(&job.name),
     );
-    sinks.preview.write(
-        export.path(),
-        &format!("mly-export: {}", job.name),
-        &summary.table_rows(),
-    )?;
+    let title = format!("mly-export: {}", job.name);
+    sinks.preview.write(export.path(), &title)?;
+    sinks.map.finish(&title, &summary.table_rows())?;
     let manifest = report::manifest(job, &summary, started_at, transformer.report(), &layers);
     export.commit(&manifest)?;
     // A completed run starts fresh next time: a refresh must see new data.
@@ -332,10 +331,24 @@ impl<'p> Layer<'p> {
     }
 }
 
-/// Where every written feature also goes: the preview and the change report. The first write
-/// error is kept (sinks are called from the transform's callback) and ends the run.
+/// The map page of a job's export: its areas, and a layer per resource it writes.
+fn map_page(export: &ExportDir, job: &Job) -> Result<MapPage, RunError> {
+    let areas: Vec<_> = job.areas.iter().map(|a| (a.name.clone(), a.area)).collect();
+    let resources = Resource::ALL
+        .into_iter()
+        .filter(|r| match r {
+            Resource::Images => job.images,
+            Resource::Sequences | Resource::SequencePoints => job.sequences,
+        })
+        .collect::<Vec<_>>();
+    Ok(MapPage::create(export.path(), &areas, &resources)?)
+}
+
+/// Where every written feature also goes: the preview, the map page and the change report. The
+/// first write error is kept (sinks are called from the transform's callback) and ends the run.
 struct Sinks {
     preview: Preview,
+    map: MapPage,
     fingerprints: Fingerprints,
     error: Option<write::WriteError>,
 }
@@ -347,6 +360,10 @@ impl Sinks {
         }
         let resource = layer.writer.resource();
         self.preview.add(resource, &feature);
+        if let Err(e) = self.map.add(resource, &feature) {
+            self.error = Some(e);
+            return;
+        }
         self.fingerprints.add(resource, &feature);
         match layer.writer.write(feature) {
             Ok(()) => layer.progress.inc(),

@@ -53,7 +53,59 @@ fn every_job_file_loads_and_checks() {
         );
         assert!(stdout.contains(&format!("job {} (", job.name)), "{stdout}");
         assert!(stdout.contains("initial requests (cells)"), "{stdout}");
+        // The cost: a lower bound per query, a total with its time at a named rate.
+        let queries = mly_export::plan::queries(&job);
+        for query in &queries {
+            assert!(
+                stdout.contains(&format!("    {}: ", query.label))
+                    && stdout.contains("initial cell"),
+                "{stdout}"
+            );
+        }
+        let total = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("    total: at least "))
+            .unwrap_or_else(|| panic!("{file:?}: no estimate\n{stdout}"));
+        let requests: usize = total.split(' ').next().unwrap().parse().unwrap();
+        assert!(requests >= queries.len(), "{total}");
+        assert!(total.contains(" requests/s ("), "{total}");
     }
+}
+
+#[test]
+fn check_says_what_the_last_run_cost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let job = common::workspace().join("jobs/demo.toml");
+    let job = job.to_str().unwrap();
+    let before = common::run(&["check", job, "--out", out], &[]);
+    assert_eq!(before.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&before.stdout).contains("last run"));
+
+    let export = common::export_demo(tmp.path());
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(export.join("manifest.json")).unwrap())
+            .unwrap();
+    let requests = manifest["summary"]["requests"].as_u64().unwrap();
+    assert!(requests >= 4, "the demo's four cells: {requests}");
+    let seconds = manifest["summary"]["seconds"].as_f64().unwrap();
+    assert!(seconds > 0.0);
+
+    let after = common::run(&["check", job, "--out", out], &[]);
+    let stdout = String::from_utf8_lossy(&after.stdout);
+    assert_eq!(after.status.code(), Some(0));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("  last run: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.starts_with(&format!("  last run: {requests} requests in ")),
+        "{line}"
+    );
+    assert!(
+        line.contains(manifest["finished_at"].as_str().unwrap()),
+        "{line}"
+    );
 }
 
 /// A job's areas, read from its TOML: `(bbox)` or `(centre, radius)`.

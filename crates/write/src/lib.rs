@@ -41,6 +41,7 @@ mod gpkg;
 mod gpx;
 mod layer;
 mod manifest;
+mod map_page;
 mod preview;
 mod shapefile;
 mod sink;
@@ -49,6 +50,7 @@ pub use export::ExportDir;
 pub use gpx::GPX_EXTENSION_NAMESPACE;
 pub use layer::{LayerIssue, LayerSummary, LayerWriter, MAX_LISTED_ISSUES};
 pub use manifest::read_previous_manifest;
+pub use map_page::{MAP_DATA_FILE, MAX_MAP_POSITIONS, MapPage};
 pub use preview::Preview;
 pub use sink::{
     FeatureSink, Replacement, SinkSummary, Truncation, WriteOptions, Written, open_sink,

@@ -1,4 +1,5 @@
-//! `preview.svg` and `index.html`: a quick look at an export without a GIS.
+//! `preview.svg`: a static look at an export that opens in any image viewer (the interactive
+//! map is `index.html`, see [`crate::MapPage`]).
 //!
 //! Memory stays bounded whatever the number of features: points are binned into geographic
 //! cells (coarsened 2× whenever there are too many), sequence lines keep one vertex per cell
@@ -36,7 +37,7 @@ const MIN_EXTENT_DEG: f64 = 1e-4;
 /// Metres per degree of a great circle.
 const METRES_PER_DEG: f64 = EARTH_RADIUS_M * PI / 180.0;
 
-/// Collects what an export holds and draws it as `preview.svg` with an `index.html` around it.
+/// Collects what an export holds and draws it as `preview.svg`.
 #[derive(Debug, Clone)]
 pub struct Preview {
     areas: Vec<Area>,
@@ -177,19 +178,10 @@ impl Preview {
         }
     }
 
-    /// Writes `<dir>/preview.svg` and `<dir>/index.html`, which shows it under `title` above
-    /// a table of `summary_rows` (label, value). Everything is escaped; nothing is fetched from
-    /// the network.
-    pub fn write(
-        &self,
-        dir: &Path,
-        title: &str,
-        summary_rows: &[(String, String)],
-    ) -> Result<(), WriteError> {
-        write_file(&dir.join("preview.svg"), |out| self.write_svg(out, title))?;
-        write_file(&dir.join("index.html"), |out| {
-            write_html(out, title, summary_rows)
-        })
+    /// Writes `<dir>/preview.svg`, titled `title`. Everything is escaped; nothing is fetched
+    /// from the network.
+    pub fn write(&self, dir: &Path, title: &str) -> Result<(), WriteError> {
+        write_file(&dir.join("preview.svg"), |out| self.write_svg(out, title))
     }
 
     fn write_svg(&self, out: &mut dyn Write, title: &str) -> io::Result<()> {
@@ -342,16 +334,9 @@ impl MapFrame {
                     y1 - y0
                 )
             }
-            Area::Closeto { center, radius_m } => {
-                let angular = (radius_m / EARTH_RADIUS_M).to_degrees();
-                let lat_cos = center[1].to_radians().cos().max(0.01);
+            Area::Closeto { .. } => {
                 out.write_all(b"<polygon class=\"area\" points=\"")?;
-                for step in 0..72 {
-                    let t = f64::from(step) * 5.0_f64.to_radians();
-                    let p = [
-                        center[0] + angular * t.sin() / lat_cos,
-                        center[1] + angular * t.cos(),
-                    ];
+                for (step, &p) in area_ring(area).iter().enumerate() {
                     let [x, y] = self.project(p);
                     write!(out, "{}{x:.1},{y:.1}", if step == 0 { "" } else { " " })?;
                 }
@@ -447,33 +432,28 @@ fn write_north_arrow(out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-fn write_html(out: &mut dyn Write, title: &str, rows: &[(String, String)]) -> io::Result<()> {
-    let title = escape(title);
-    write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>{title}</title>\n<style>\n\
-         body{{font-family:sans-serif;margin:1.5em;color:#222}}\n\
-         table{{border-collapse:collapse;margin-top:1em}}\n\
-         th,td{{border:1px solid #ccc;padding:.3em .7em;text-align:left}}\n\
-         img{{max-width:100%;height:auto;border:1px solid #ccc}}\n\
-         </style>\n</head>\n<body>\n<h1>{title}</h1>\n\
-         <img src=\"preview.svg\" width=\"{SVG_WIDTH}\" height=\"{SVG_HEIGHT}\" alt=\"Map of the export\">\n\
-         <table>\n"
-    )?;
-    for (label, value) in rows {
-        writeln!(
-            out,
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(label),
-            escape(value)
-        )?;
+/// The outline of an area: a closed ring of a box's corners, or 72 points around a circle.
+pub(crate) fn area_ring(area: &Area) -> Vec<Position> {
+    match *area {
+        Area::Bbox([x0, y0, x1, y1]) => vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]],
+        Area::Closeto { center, radius_m } => {
+            let angular = (radius_m / EARTH_RADIUS_M).to_degrees();
+            let lat_cos = center[1].to_radians().cos().max(0.01);
+            (0..72)
+                .map(|step| {
+                    let t = f64::from(step) * 5.0_f64.to_radians();
+                    [
+                        center[0] + angular * t.sin() / lat_cos,
+                        center[1] + angular * t.cos(),
+                    ]
+                })
+                .collect()
+        }
     }
-    out.write_all(b"</table>\n</body>\n</html>\n")
 }
 
 /// Creates `path` and writes it through a buffer.
-fn write_file(
+pub(crate) fn write_file(
     path: &Path,
     body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), WriteError> {
@@ -488,7 +468,7 @@ fn write_file(
 
 /// Text for XML and HTML content and attributes: the five special characters as entities, and
 /// the control characters XML 1.0 forbids as U+FFFD.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -1,5 +1,5 @@
 //! The preview: well-formed SVG with one element per drawn feature kind, bounded output for any
-//! number of points, an escaped index.html, and a PNG rendering by `rsvg-convert`.
+//! number of points, an escaped title, and a PNG rendering by `rsvg-convert`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -82,7 +82,7 @@ fn demo() -> Preview {
 #[test]
 fn the_svg_draws_each_feature_once_by_kind() {
     let dir = tempfile::tempdir().unwrap();
-    demo().write(dir.path(), "demo", &[]).unwrap();
+    demo().write(dir.path(), "demo").unwrap();
     let svg = std::fs::read_to_string(dir.path().join("preview.svg")).unwrap();
     let (counts, root) = classes(&svg);
     assert_eq!(root["xmlns"], "http://www.w3.org/2000/svg");
@@ -148,7 +148,7 @@ fn output_stays_bounded_for_200k_points() {
         };
         preview.add(Resource::Sequences, &line.to_feature());
     }
-    preview.write(dir.path(), "big", &[]).unwrap();
+    preview.write(dir.path(), "big").unwrap();
     let svg = std::fs::read_to_string(dir.path().join("preview.svg")).unwrap();
     eprintln!(
         "preview.svg of 200k + 200k points, 3k lines: {} bytes",
@@ -164,32 +164,13 @@ fn output_stays_bounded_for_200k_points() {
 }
 
 #[test]
-fn index_html_escapes_and_links_only_local_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let rows = vec![
-        ("images".to_owned(), "3".to_owned()),
-        ("user <b>".to_owned(), "東京マッパー & co".to_owned()),
-    ];
-    demo().write(dir.path(), "job \"<x>\" & y", &rows).unwrap();
-    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
-    assert!(
-        html.contains("<title>job &quot;&lt;x&gt;&quot; &amp; y</title>"),
-        "{html}"
-    );
-    assert!(html.contains("<tr><th>images</th><td>3</td></tr>"));
-    assert!(html.contains("<tr><th>user &lt;b&gt;</th><td>東京マッパー &amp; co</td></tr>"));
-    assert!(html.contains("<img src=\"preview.svg\""));
-    assert!(!html.contains("http:") && !html.contains("https:") && !html.contains("//"));
-    let svg = std::fs::read_to_string(dir.path().join("preview.svg")).unwrap();
-    assert!(svg.contains("<title>job &quot;&lt;x&gt;&quot; &amp; y</title>"));
-    classes(&svg);
-}
-
-#[test]
 fn an_empty_preview_is_still_a_map() {
     let dir = tempfile::tempdir().unwrap();
-    Preview::new(&[]).write(dir.path(), "empty", &[]).unwrap();
+    Preview::new(&[])
+        .write(dir.path(), "job \"<x>\" & y")
+        .unwrap();
     let svg = std::fs::read_to_string(dir.path().join("preview.svg")).unwrap();
+    assert!(svg.contains("<title>job &quot;&lt;x&gt;&quot; &amp; y</title>"));
     let (counts, _) = classes(&svg);
     assert_eq!(count(&counts, "image") + count(&counts, "sequence"), 0);
     assert_eq!(count(&counts, "scale-bar"), 1);
@@ -218,9 +199,7 @@ fn rsvg_convert_renders_the_preview() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    demo()
-        .write(dir.path(), "demo", &[("images".into(), "3".into())])
-        .unwrap();
+    demo().write(dir.path(), "demo").unwrap();
     let png = dir.path().join("preview.png");
     assert_eq!(render(&dir.path().join("preview.svg"), &png), (1040, 650));
     // MLY_PREVIEW_PNG=<path> keeps the rendering for a human look.

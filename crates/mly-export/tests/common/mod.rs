@@ -40,6 +40,23 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     command(args, env).output().unwrap()
 }
 
+/// `make export`'s command into a fresh folder; returns the export folder.
+pub fn export_demo(tmp: &Path) -> PathBuf {
+    let job = workspace().join("jobs/demo.toml");
+    let output = run(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--mock",
+            "--out",
+            tmp.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    tmp.join("demo")
+}
+
 /// A mock API on 127.0.0.1 serving `world` with `faults`, and its configuration.
 pub fn start_mock(world: Arc<World>, faults: FaultConfig) -> (MockServer, MockConfig) {
     let config = MockConfig {
