@@ -130,23 +130,6 @@ pub fn require_tool(name: &str) -> bool {
     found
 }
 
-/// `make export`'s command (`run jobs/demo.toml --mock`) into `out`; returns the export folder.
-pub fn export_demo(out: &Path) -> PathBuf {
-    let job = workspace().join("jobs/demo.toml");
-    let output = run(
-        &[
-            "run",
-            job.to_str().unwrap(),
-            "--mock",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    out.join("demo")
-}
-
 /// A GeoJSON output's features, keyed by `properties[key_field]`.
 pub fn geojson_features(path: &Path, key_field: &str) -> BTreeMap<String, serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap();
