@@ -320,16 +320,13 @@ mod tests {
         let job = crate::job::parse(std::path::Path::new("t.toml"), toml).unwrap_or_else(|e| {
             panic!("{e}");
         });
-        let config = FetchConfig::new(
+        let mut config = FetchConfig::new(
             job.api,
             url::Url::parse("http://127.0.0.1:1/").unwrap_or_else(|e| panic!("{e}")),
             fetch::Secret::new(String::new()),
             std::path::PathBuf::from("cache"),
         );
-        let config = FetchConfig {
-            requests_per_second: job.requests_per_second,
-            ..config
-        };
+        config.requests_per_second = job.requests_per_second;
         describe(&job, &config)
     }
 
