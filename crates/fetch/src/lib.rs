@@ -1,10 +1,12 @@
 //! The Mapillary API client of mly-export: plans queries into cells, walks every cell's page
-//! chain with bounded concurrency, splits cells that reach the API's result cap, retries with
-//! backoff, honours a client-side rate limit and stores every page in a resumable cache.
+//! chain with bounded concurrency, splits cells that reach the API's result cap, retries faults
+//! with backoff, waits out the API's rate limit at one shared pace (capped by a client-side
+//! rate limit) and stores every page in a resumable cache.
 //!
 //! [`plan`] is pure (a `check` command prints [`Plan::lines`]); [`fetch`] runs the plan and
 //! returns the page files in a deterministic order for the transform stage. The token is a
-//! [`Secret`]: it is never printed, logged or cached, and every URL goes through [`redact`].
+//! [`Secret`]: it is never printed, logged or cached, every URL goes through [`redact`], and its
+//! value is masked in whatever the server sends back.
 //!
 //! ```
 //! use fetch::{FetchConfig, Query, QueryResource, Secret, plan};

@@ -135,6 +135,16 @@ fn montana_user(world: &World) -> mock_api::MockImage {
         .clone()
 }
 
+/// A successful run and the events it reported.
+async fn run_recorded(config: &FetchConfig, queries: &[Query]) -> (Fetched, Vec<Event>) {
+    let recorder = Recorder::default();
+    let plan = plan(config, queries);
+    let fetched = fetch(config, &plan, &recorder, &CancellationToken::new())
+        .await
+        .unwrap();
+    (fetched, recorder.events())
+}
+
 async fn run(config: &FetchConfig, queries: &[Query]) -> Result<Fetched, FetchError> {
     fetch(
         config,
@@ -192,22 +202,12 @@ async fn v3_cap_splits_recursively_and_the_leaves_cover_the_truth() {
     let mut config = config(Api::V3, &server, dir.path());
     config.result_cap = 500;
     config.per_page = 200;
-    let recorder = Recorder::default();
-    let queries = [images_query(Area::Bbox(bbox))];
-    let fetched = fetch(
-        &config,
-        &plan(&config, &queries),
-        &recorder,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (fetched, events) = run_recorded(&config, &[images_query(Area::Bbox(bbox))]).await;
     assert_eq!(key_set(&fetched.images), truth);
-    let splits: Vec<String> = recorder
-        .events()
-        .into_iter()
+    let splits: Vec<String> = events
+        .iter()
         .filter_map(|e| match e {
-            Event::Split { label, .. } => Some(label),
+            Event::Split { label, .. } => Some(label.clone()),
             _ => None,
         })
         .collect();
@@ -221,9 +221,9 @@ async fn v3_cap_splits_recursively_and_the_leaves_cover_the_truth() {
     assert!(splits.iter().any(|l| depth(l) >= 2), "{splits:?}");
     // Leaves hold fewer than the cap; split cells' pages are not listed.
     let mut finished_items = 0;
-    for event in recorder.events() {
+    for event in &events {
         if let Event::CellFinished { items, .. } = event {
-            assert!(items < 500);
+            assert!(*items < 500);
             finished_items += items;
         }
     }
@@ -244,16 +244,7 @@ async fn recovers_from(
     config.per_page = 100;
     config.max_attempts = NonZeroU32::new(12).unwrap();
     config.request_timeout = request_timeout;
-    let recorder = Recorder::default();
-    let queries = [images_query(Area::Bbox(MONTANA))];
-    let fetched = fetch(
-        &config,
-        &plan(&config, &queries),
-        &recorder,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (fetched, events) = run_recorded(&config, &[images_query(Area::Bbox(MONTANA))]).await;
     assert_eq!(key_set(&fetched.images), truth);
     assert!(
         server.stats().faults_of(kind) > 0,
@@ -265,7 +256,7 @@ async fn recovers_from(
         fetched.stats.requests,
         fetched.stats.pages + fetched.stats.retries
     );
-    (fetched, recorder.events())
+    (fetched, events)
 }
 
 fn faults(seed: u64) -> FaultConfig {
@@ -313,24 +304,14 @@ async fn rate_limits_pause_the_run_without_using_up_attempts() {
     let mut config = config(Api::V3, &server, dir.path());
     config.per_page = 100;
     config.max_attempts = NonZeroU32::new(1).unwrap();
-    let recorder = Recorder::default();
-    let queries = [images_query(Area::Bbox(MONTANA))];
-    let fetched = fetch(
-        &config,
-        &plan(&config, &queries),
-        &recorder,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (fetched, events) = run_recorded(&config, &[images_query(Area::Bbox(MONTANA))]).await;
     assert_eq!(key_set(&fetched.images), truth);
     let stats = &fetched.stats;
     let injected = server.stats().faults_of(FaultKind::TooManyRequests);
     assert!(injected > 1, "{injected}");
     assert_eq!((stats.retries, stats.rate_limited), (0, injected));
     assert_eq!(stats.requests, stats.pages + stats.rate_limited);
-    let waits: Vec<Duration> = recorder
-        .events()
+    let waits: Vec<Duration> = events
         .iter()
         .filter_map(|e| match e {
             Event::RateLimited { wait, cause, .. } if cause.starts_with("HTTP 429") => Some(*wait),

@@ -225,7 +225,13 @@ async fn query_timeouts_and_transient_answers_are_retried_as_faults() {
     assert_eq!((fetched.stats.retries, fetched.stats.rate_limited), (2, 0));
 
     let base = scripted_server(script).await;
-    let mut config = v4_config(&base, &dir.path().join("again"));
+    let config = v4_config(&base, &dir.path().join("again"));
+    let error = fails_after_two_attempts(config).await;
+    assert!(error.contains("Please retry"), "{error}");
+}
+
+/// Runs with two attempts per request, expects them used up; the error's text.
+async fn fails_after_two_attempts(mut config: FetchConfig) -> String {
     config.max_attempts = NonZeroU32::new(2).unwrap();
     let error = fetch_montana(&config, &fetch::NoReporter)
         .await
@@ -234,7 +240,7 @@ async fn query_timeouts_and_transient_answers_are_retried_as_faults() {
         matches!(error, FetchError::RetriesExhausted { attempts: 2, .. }),
         "{error}"
     );
-    assert!(error.to_string().contains("Please retry"), "{error}");
+    error.to_string()
 }
 
 /// A server that announces a petabyte and sends a few bytes: the client reserves nothing up
@@ -251,15 +257,8 @@ async fn a_huge_announced_content_length_reserves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = v4_config(&base, dir.path());
     config.max_body_bytes = u64::MAX;
-    config.max_attempts = NonZeroU32::new(2).unwrap();
-    let error = fetch_montana(&config, &fetch::NoReporter)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, FetchError::RetriesExhausted { attempts: 2, .. }),
-        "{error}"
-    );
-    assert!(error.to_string().contains("reading the body"), "{error}");
+    let error = fails_after_two_attempts(config).await;
+    assert!(error.contains("reading the body"), "{error}");
 }
 
 /// Tiny rates and huge timeouts are valid settings, never a panic: the first request leaves

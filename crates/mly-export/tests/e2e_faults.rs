@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mock_api::{FaultConfig, FaultKind, MockConfig, MockServer, Outage, RateLimitAnswer, World};
+use model::Api;
 
 /// The data files of an export: what must not change with faults and retries.
 const DATA_EXTENSIONS: [&str; 8] = ["geojson", "csv", "gpx", "shp", "shx", "dbf", "prj", "cpg"];
@@ -54,16 +55,27 @@ name = "csu"
 bbox = [-105.095, 40.566, -105.078, 40.579]
 "#;
 
-/// `mly-export run JOB --out OUT --api-url <v3> EXTRA...` with the mock's client id.
-fn run_v3(
+/// `mly-export run JOB --out OUT --api-url <the mock's URL for api> EXTRA...` with the mock's
+/// credential for that API.
+fn run_api(
+    api: Api,
     server: &MockServer,
     config: &MockConfig,
     job: &Path,
     out: &Path,
     extra: &[&str],
 ) -> Output {
-    let credential = ("MAPILLARY_CLIENT_ID", config.client_id.as_str());
-    common::run_job(job, out, &server.v3_url(), credential, extra)
+    let (url, credential) = match api {
+        Api::V3 => (
+            server.v3_url(),
+            ("MAPILLARY_CLIENT_ID", config.client_id.as_str()),
+        ),
+        Api::V4 => (
+            server.v4_url(),
+            ("MAPILLARY_ACCESS_TOKEN", config.access_token.as_str()),
+        ),
+    };
+    common::run_job(job, out, &url, credential, extra)
 }
 
 fn assert_success(output: &Output) {
@@ -105,7 +117,7 @@ fn assert_same_files(actual: &BTreeMap<String, Vec<u8>>, expected: &BTreeMap<Str
 fn clean_export(job: &Path, root: &Path, extra: &[&str]) -> BTreeMap<String, Vec<u8>> {
     let (server, config) = common::start_mock(demo_world(), FaultConfig::default());
     let out = root.join("clean");
-    let output = run_v3(&server, &config, job, &out, extra);
+    let output = run_api(Api::V3, &server, &config, job, &out, extra);
     assert_success(&output);
     assert_eq!(server.stats().faults.values().sum::<u64>(), 0);
     data_files(&out.join("faulty"))
@@ -132,7 +144,7 @@ fn a_hostile_api_gives_the_same_bytes_as_a_clean_one() {
         },
     );
     let out = root.path().join("hostile");
-    let output = run_v3(&server, &config, &job, &out, &extra);
+    let output = run_api(Api::V3, &server, &config, &job, &out, &extra);
     assert_success(&output);
     let stats = server.stats();
     assert!(stats.requests >= 100, "{stats:?}");
@@ -159,7 +171,7 @@ fn survives(kind: FaultKind, faults: FaultConfig, extra: &[&str]) {
     let expected = small_clean_export();
     let (server, config) = common::start_mock(demo_world(), faults);
     let out = root.path().join("faulty-run");
-    let output = run_v3(&server, &config, &job, &out, &args);
+    let output = run_api(Api::V3, &server, &config, &job, &out, &args);
     assert_success(&output);
     let stats = server.stats();
     assert!(stats.faults_of(kind) > 0, "no {kind:?} injected: {stats:?}");
@@ -249,7 +261,7 @@ fn exhausted_retries_fail_loudly_and_keep_the_previous_export() {
     let job = common::write_job(root.path(), "faulty.toml", SMALL_JOB);
     let out = root.path().join("out");
     let (server, config) = common::start_mock(demo_world(), FaultConfig::default());
-    assert_success(&run_v3(&server, &config, &job, &out, &[]));
+    assert_success(&run_api(Api::V3, &server, &config, &job, &out, &[]));
     let previous = snapshot(&out.join("faulty"));
     let before = entries(&out);
     assert_eq!(
@@ -264,7 +276,14 @@ fn exhausted_retries_fail_loudly_and_keep_the_previous_export() {
             ..FaultConfig::default()
         },
     );
-    let output = run_v3(&failing, &config, &job, &out, &["--max-attempts", "2"]);
+    let output = run_api(
+        Api::V3,
+        &failing,
+        &config,
+        &job,
+        &out,
+        &["--max-attempts", "2"],
+    );
     let stderr = common::stderr(&output);
     assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
     let prefix = format!("GET {}/", failing.v3_url());
@@ -319,7 +338,14 @@ fn cap_splitting_is_exact(area: &str, inside: &dyn Fn(&mock_api::MockImage) -> b
         ),
     );
     let out = root.path().join("out");
-    let output = run_v3(&server, &config, &job, &out, &["--result-cap", "500"]);
+    let output = run_api(
+        Api::V3,
+        &server,
+        &config,
+        &job,
+        &out,
+        &["--result-cap", "500"],
+    );
     assert_success(&output);
 
     let truth: BTreeSet<String> = world
@@ -389,7 +415,7 @@ fn requests_per_second_keeps_the_run_under_the_quota() {
 
     let (server, config) = common::start_mock(demo_world(), quota.clone());
     let out = root.path().join("unlimited");
-    assert_success(&run_v3(&server, &config, &job, &out, &SMALL_ARGS));
+    assert_success(&run_api(Api::V3, &server, &config, &job, &out, &SMALL_ARGS));
     let unlimited = server.stats();
     assert!(unlimited.requests > 10, "{unlimited:?}");
     assert!(
@@ -402,7 +428,7 @@ fn requests_per_second_keeps_the_run_under_the_quota() {
     let out = root.path().join("limited");
     let mut args = SMALL_ARGS.to_vec();
     args.extend_from_slice(&["--requests-per-second", "4"]);
-    assert_success(&run_v3(&server, &config, &job, &out, &args));
+    assert_success(&run_api(Api::V3, &server, &config, &job, &out, &args));
     let limited = server.stats();
     assert_eq!(limited.faults_of(FaultKind::RateLimited), 0, "{limited:?}");
     assert_same_files(&data_files(&out.join("faulty")), expected);
@@ -422,15 +448,16 @@ fn rate_limit_job(dir: &Path, extra: &str) -> (std::path::PathBuf, [f64; 4]) {
     (common::write_job(dir, "quota.toml", &toml), bbox)
 }
 
-fn run_v4(
-    server: &MockServer,
-    config: &MockConfig,
-    job: &Path,
-    out: &Path,
-    extra: &[&str],
-) -> Output {
-    let credential = ("MAPILLARY_ACCESS_TOKEN", config.access_token.as_str());
-    common::run_job(job, out, &server.v4_url(), credential, extra)
+/// Every request after the first `after` refused for `secs` seconds, answered as `answer` says.
+fn quota_outage(answer: RateLimitAnswer, after: u64, secs: u64) -> FaultConfig {
+    FaultConfig {
+        rate_limit_answer: answer,
+        outage: Some(Outage {
+            after_requests: after,
+            duration: Duration::from_secs(secs),
+        }),
+        ..FaultConfig::default()
+    }
 }
 
 /// Issue 13's "Done means": a mock that allows 2 requests a second, answers code 4 without
@@ -446,18 +473,13 @@ fn a_v4_export_waits_out_rate_limits_and_an_outage_to_the_exact_data() {
         world.clone(),
         FaultConfig {
             rate_limit_rps: Some(2.0),
-            rate_limit_answer: RateLimitAnswer::Live400,
-            outage: Some(Outage {
-                after_requests: 8,
-                duration: Duration::from_secs(30),
-            }),
-            ..FaultConfig::default()
+            ..quota_outage(RateLimitAnswer::Live400, 8, 30)
         },
     );
     let root = tempfile::tempdir().unwrap();
     let (job, bbox) = rate_limit_job(root.path(), "");
     let out = root.path().join("out");
-    let output = run_v4(&server, &config, &job, &out, &[]);
+    let output = run_api(Api::V4, &server, &config, &job, &out, &[]);
     assert_success(&output);
 
     let dir = out.join("quota");
@@ -513,14 +535,7 @@ fn a_v4_export_waits_out_rate_limits_and_an_outage_to_the_exact_data() {
 #[test]
 fn the_rate_limit_wait_has_a_limit_the_job_sets_and_the_flag_overrides() {
     let world = Arc::new(World::dense(RATE_LIMIT_CENTER, 300, 13));
-    let outage = FaultConfig {
-        rate_limit_answer: RateLimitAnswer::Live429,
-        outage: Some(Outage {
-            after_requests: 0,
-            duration: Duration::from_secs(600),
-        }),
-        ..FaultConfig::default()
-    };
+    let outage = quota_outage(RateLimitAnswer::Live429, 0, 600);
     let root = tempfile::tempdir().unwrap();
     let (job, _) = rate_limit_job(root.path(), "max_rate_limit_wait_secs = 2");
     for (extra, limit) in [
@@ -530,7 +545,7 @@ fn the_rate_limit_wait_has_a_limit_the_job_sets_and_the_flag_overrides() {
         let (server, config) = common::start_mock(world.clone(), outage.clone());
         let out = root.path().join("out");
         let started = std::time::Instant::now();
-        let output = run_v4(&server, &config, &job, &out, extra);
+        let output = run_api(Api::V4, &server, &config, &job, &out, extra);
         let stderr = common::stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         for part in [
