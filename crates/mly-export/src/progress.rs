@@ -414,3 +414,73 @@ impl LayerProgress<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fetch::Reporter;
+
+    fn hidden() -> Progress {
+        Progress {
+            verbosity: Verbosity::Normal,
+            bars: Some(Bars::new(ProgressDrawTarget::hidden())),
+            totals: Totals::default(),
+            last_line: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn bars_shown(progress: &Progress) -> usize {
+        let bars = progress.bars.as_ref().unwrap();
+        let queries = bars.queries.lock().unwrap();
+        queries.values().filter(|q| q.bar.is_some()).count()
+    }
+
+    #[test]
+    fn a_query_bar_lives_while_its_cells_run_and_splits_keep_the_count() {
+        let progress = hidden();
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        let event = |e: Event| progress.on_event(&e);
+        event(Event::Planned { cells: 3 });
+        event(Event::QueryPlanned {
+            query: a.clone(),
+            cells: 2,
+        });
+        event(Event::QueryPlanned {
+            query: b.clone(),
+            cells: 1,
+        });
+        assert_eq!(bars_shown(&progress), 0, "no bar before a cell starts");
+        let started = |query: &Arc<str>, label: &str| Event::CellStarted {
+            query: query.clone(),
+            label: label.into(),
+        };
+        let finished = |query: &Arc<str>, label: &str| Event::CellFinished {
+            query: query.clone(),
+            label: label.into(),
+            pages: 1,
+            items: 5,
+        };
+        event(started(&a, "a 1"));
+        event(started(&a, "a 2"));
+        event(Event::Split {
+            query: a.clone(),
+            label: "a 1".into(),
+            reason: "cap".into(),
+        });
+        event(finished(&a, "a 2"));
+        assert_eq!(bars_shown(&progress), 1);
+        for quadrant in ["SW", "SE", "NW", "NE"] {
+            event(started(&a, quadrant));
+            event(finished(&a, quadrant));
+        }
+        assert_eq!(bars_shown(&progress), 0, "a is done: its bar is gone");
+        event(started(&b, "b"));
+        assert_eq!(bars_shown(&progress), 1);
+        event(finished(&b, "b"));
+        assert_eq!(bars_shown(&progress), 0);
+        let total = &progress.bars.as_ref().unwrap().total;
+        // 3 cells + 4 quadrants; the split one is done too.
+        assert_eq!((total.position(), total.length()), (7, Some(7)));
+        assert_eq!(progress.totals.cells_done.load(Ordering::Relaxed), 7);
+    }
+}

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{truth::haversine_m, truth::iso_ms, truth::opt_f64};
+use common::{truth::haversine_m, truth::iso_ms, truth::opt_f64, truth::written_line};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -155,16 +155,6 @@ fn sequence_properties(s: &MockSequence) -> Map<String, Value> {
         },
     });
     v.as_object().unwrap().clone()
-}
-
-/// The positions a GeoJSON, Shapefile or WKT line holds for `s`: its images' positions, a
-/// single image's twice (a line needs two positions).
-fn written_line(s: &MockSequence) -> Vec<(f64, f64)> {
-    let mut line: Vec<(f64, f64)> = s.images.iter().map(|i| (i.lon, i.lat)).collect();
-    if let [only] = line[..] {
-        line.push(only);
-    }
-    line
 }
 
 /// Fewer than two distinct positions: a zero-length line.

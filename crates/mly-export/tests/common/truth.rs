@@ -165,8 +165,18 @@ pub fn assert_images_equal(dir: &Path, truth: &BTreeMap<String, &MockImage>, api
     }
 }
 
-/// The exported sequences and sequence points equal the truth: key sets, whole lines,
-/// per-vertex properties and every declared field.
+/// The positions a GeoJSON, Shapefile or WKT line holds for `s`: its images' positions, a
+/// single image's twice (a line needs two positions).
+pub fn written_line(s: &MockSequence) -> Vec<(f64, f64)> {
+    let mut line: Vec<(f64, f64)> = s.images.iter().map(|i| (i.lon, i.lat)).collect();
+    if let [only] = line[..] {
+        line.push(only);
+    }
+    line
+}
+
+/// The exported sequences and sequence points equal the truth: key sets, whole lines (a single
+/// image's position twice), per-vertex properties and every declared field.
 pub fn assert_sequences_equal(dir: &Path, truth: &BTreeMap<String, &MockSequence>, api: ApiForm) {
     let got = super::geojson_features(&dir.join("sequences.geojson"), "key");
     assert_eq!(
@@ -178,7 +188,10 @@ pub fn assert_sequences_equal(dir: &Path, truth: &BTreeMap<String, &MockSequence
     let mut expected_points = BTreeMap::new();
     for (key, s) in truth {
         let feature = &got[key];
-        let coordinates: Vec<Value> = s.images.iter().map(|i| json!([i.lon, i.lat])).collect();
+        let coordinates: Vec<Value> = written_line(s)
+            .into_iter()
+            .map(|(lon, lat)| json!([lon, lat]))
+            .collect();
         assert_eq!(
             feature["geometry"],
             json!({"type": "LineString", "coordinates": coordinates}),
