@@ -7,6 +7,9 @@
 //! parallel. An [`ExportDir`] is the temporary folder they all write into; `commit` adds
 //! `manifest.json` and swaps it atomically with the previous export of the same name.
 //!
+//! Beside the data: [`Preview`] draws `preview.svg`, and [`MapPage`] writes `index.html`, an
+//! interactive Leaflet map of the export, with `map-data.js` and the bundled Leaflet.
+//!
 //! Formats: RFC 7946 GeoJSON (one feature per line), GPX 1.1 (extensions in
 //! [`GPX_EXTENSION_NAMESPACE`]), RFC 4180 CSV (`lon`/`lat` or `WKT` columns, formula guard),
 //! Esri Shapefile, and OGC GeoPackage 1.2 (one `<name>.gpkg` with a table per layer, shared by
