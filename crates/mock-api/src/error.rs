@@ -24,6 +24,10 @@ pub(crate) enum RequestError {
     MissingParameter { param: &'static str },
     #[error("unknown field `{field}` in parameter `fields`")]
     UnknownField { field: String },
+    #[error("Tried accessing nonexisting field ({field}) on node type ({node})")]
+    NonexistingField { field: String, node: &'static str },
+    #[error("Unsupported parameter ({param})")]
+    UnknownParameter { param: String },
     #[error("bbox area {area} sq deg is too large: must be under {max} sq deg")]
     BboxTooLarge { area: f64, max: f64 },
     #[error("invalid client_id")]

@@ -29,6 +29,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every parameter's name, in order (repeated names repeated).
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(n, _)| n.as_str())
+    }
+
     /// The query string with `name` set to `value` (every other parameter kept, in order).
     pub(crate) fn with(&self, name: &str, value: &str) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());

@@ -71,6 +71,8 @@ pub struct Schema {
     pub name_field: usize,
     /// The field used as the feature's time (GPX `<time>`), if any.
     pub time_field: Option<usize>,
+    /// The field used as the feature's kind (GPX `<type>`), if any.
+    pub type_field: Option<usize>,
     /// For point layers in CSV: the `lon`,`lat` columns come right after this field.
     pub coords_after: Option<usize>,
 }
@@ -78,7 +80,7 @@ pub struct Schema {
 const KEY_WIDTH: u8 = 40;
 const NAME_WIDTH: u8 = 80;
 
-const fn field(
+pub(crate) const fn field(
     name: &'static str,
     dbf_name: &'static str,
     kind: FieldKind,
@@ -204,6 +206,7 @@ static IMAGES: Schema = Schema {
     fields: IMAGE_FIELDS,
     name_field: 0,
     time_field: Some(4),
+    type_field: None,
     coords_after: Some(0),
 };
 
@@ -213,6 +216,7 @@ static SEQUENCES: Schema = Schema {
     fields: SEQUENCE_FIELDS,
     name_field: 0,
     time_field: Some(2),
+    type_field: None,
     coords_after: None,
 };
 
@@ -222,6 +226,7 @@ static SEQUENCE_POINTS: Schema = Schema {
     fields: SEQUENCE_POINT_FIELDS,
     name_field: 2,
     time_field: None,
+    type_field: None,
     coords_after: Some(2),
 };
 
@@ -232,6 +237,7 @@ impl Schema {
             Resource::Images => &IMAGES,
             Resource::Sequences => &SEQUENCES,
             Resource::SequencePoints => &SEQUENCE_POINTS,
+            Resource::MapFeatures => &crate::map_feature::MAP_FEATURES,
         }
     }
 

@@ -2,7 +2,8 @@
 //! all this output needs, and it avoids an XML writer's per-event overhead).
 //!
 //! Point layers: one `<wpt lat lon>` per feature holding `<time>` (the schema's time field, when
-//! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), then `<extensions>` with
+//! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), `<type>` (the schema's type
+//! field, when it has one), then `<extensions>` with
 //! every other non-null field as `<mly:FIELD>` in [`GPX_EXTENSION_NAMESPACE`]. Line layers: one
 //! `<trk>` per feature with `<name>`, `<extensions>` and one `<trkseg>`; each `<trkpt>` carries the
 //! vertex's `image_key` and `ca` from the feature's `coordinateProperties` when it has them.
@@ -59,12 +60,14 @@ impl GpxSink {
                     x.element("time", schema.fields[t].name, &feature.values[t], "")?;
                 }
                 x.element("name", schema.fields[schema.name_field].name, name, "")?;
+                x.kind(schema, &feature.values)?;
                 x.extensions(schema, &feature.values, time)?;
                 x.w.write_all(b"</wpt>\n")
             }
             Geometry::LineString(line) => {
                 x.w.write_all(b"<trk>")?;
                 x.element("name", schema.fields[schema.name_field].name, name, "")?;
+                x.kind(schema, &feature.values)?;
                 x.extensions(schema, &feature.values, None)?;
                 x.w.write_all(b"<trkseg>\n")?;
                 let vertex = VertexProperties::of(feature);
@@ -180,8 +183,17 @@ impl<W: Write> Xml<'_, W> {
         write!(self.w, "</{prefix}{tag}>")
     }
 
-    /// `<extensions>` with every non-null field but the name and the one written as `<time>`;
-    /// nothing when that leaves none.
+    /// `<type>`: the schema's type field, when it has one (it then stays out of the
+    /// extensions).
+    fn kind(&mut self, schema: &Schema, values: &[Value]) -> io::Result<()> {
+        match schema.type_field {
+            Some(t) => self.element("type", schema.fields[t].name, &values[t], ""),
+            None => Ok(()),
+        }
+    }
+
+    /// `<extensions>` with every non-null field but the name, the type and the one written as
+    /// `<time>`; nothing when that leaves none.
     fn extensions(
         &mut self,
         schema: &Schema,
@@ -191,6 +203,7 @@ impl<W: Write> Xml<'_, W> {
         let shown = |i: usize| {
             i != schema.name_field
                 && Some(i) != time
+                && Some(i) != schema.type_field
                 && match &values[i] {
                     Value::Null => false,
                     Value::Float(f) => f.is_finite(),
