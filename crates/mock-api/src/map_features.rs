@@ -249,7 +249,7 @@ fn time(ms: Option<i64>, iso: bool, index: usize) -> Option<Time> {
     Some(Time::Text(if index % 2 == 0 {
         format!("{t:.3}")
     } else {
-        t.strftime("%Y-%m-%dT%H:%M:%S%z").to_string()
+        t.strftime("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
     }))
 }
 

@@ -99,6 +99,10 @@ pub(crate) static MAP_FEATURES: Schema = Schema {
     name_field: 2,
     time_field: Some(4),
     type_field: Some(1),
+    // GDAL types a GPX extension by its first values: a numeric id would become a 32-bit
+    // integer and overflow. As the link's text it stays text.
+    link_field: Some(5),
+    link_text_field: Some(0),
     coords_after: Some(0),
 };
 

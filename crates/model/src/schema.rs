@@ -73,6 +73,10 @@ pub struct Schema {
     pub time_field: Option<usize>,
     /// The field used as the feature's kind (GPX `<type>`), if any.
     pub type_field: Option<usize>,
+    /// The field holding the feature's web link (GPX `<link href>`), if any.
+    pub link_field: Option<usize>,
+    /// The field used as the link's text (GPX `<link><text>`), if any.
+    pub link_text_field: Option<usize>,
     /// For point layers in CSV: the `lon`,`lat` columns come right after this field.
     pub coords_after: Option<usize>,
 }
@@ -207,6 +211,8 @@ static IMAGES: Schema = Schema {
     name_field: 0,
     time_field: Some(4),
     type_field: None,
+    link_field: None,
+    link_text_field: None,
     coords_after: Some(0),
 };
 
@@ -217,6 +223,8 @@ static SEQUENCES: Schema = Schema {
     name_field: 0,
     time_field: Some(2),
     type_field: None,
+    link_field: None,
+    link_text_field: None,
     coords_after: None,
 };
 
@@ -227,6 +235,8 @@ static SEQUENCE_POINTS: Schema = Schema {
     name_field: 2,
     time_field: None,
     type_field: None,
+    link_field: None,
+    link_text_field: None,
     coords_after: Some(2),
 };
 

@@ -2,8 +2,8 @@
 //! all this output needs, and it avoids an XML writer's per-event overhead).
 //!
 //! Point layers: one `<wpt lat lon>` per feature holding `<time>` (the schema's time field, when
-//! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), `<type>` (the schema's type
-//! field, when it has one), then `<extensions>` with
+//! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), `<link>` and `<type>`
+//! (the schema's link and type fields, when it has them), then `<extensions>` with
 //! every other non-null field as `<mly:FIELD>` in [`GPX_EXTENSION_NAMESPACE`]. Line layers: one
 //! `<trk>` per feature with `<name>`, `<extensions>` and one `<trkseg>`; each `<trkpt>` carries the
 //! vertex's `image_key` and `ca` from the feature's `coordinateProperties` when it has them.
@@ -60,6 +60,7 @@ impl GpxSink {
                     x.element("time", schema.fields[t].name, &feature.values[t], "")?;
                 }
                 x.element("name", schema.fields[schema.name_field].name, name, "")?;
+                x.link(schema, &feature.values)?;
                 x.kind(schema, &feature.values)?;
                 x.extensions(schema, &feature.values, time)?;
                 x.w.write_all(b"</wpt>\n")
@@ -67,6 +68,7 @@ impl GpxSink {
             Geometry::LineString(line) => {
                 x.w.write_all(b"<trk>")?;
                 x.element("name", schema.fields[schema.name_field].name, name, "")?;
+                x.link(schema, &feature.values)?;
                 x.kind(schema, &feature.values)?;
                 x.extensions(schema, &feature.values, None)?;
                 x.w.write_all(b"<trkseg>\n")?;
@@ -183,6 +185,25 @@ impl<W: Write> Xml<'_, W> {
         write!(self.w, "</{prefix}{tag}>")
     }
 
+    /// `<link href><text></link>`: the schema's link field and its text field, when it has
+    /// them and the link is not null (both then stay out of the extensions).
+    fn link(&mut self, schema: &Schema, values: &[Value]) -> io::Result<()> {
+        let Some(l) = schema.link_field else {
+            return Ok(());
+        };
+        let Value::Text(href) = &values[l] else {
+            return Ok(());
+        };
+        // Escaped like character data: `"` too, so it is safe in the attribute.
+        self.w.write_all(b"<link href=\"")?;
+        self.text(schema.fields[l].name, href)?;
+        self.w.write_all(b"\">")?;
+        if let Some(t) = schema.link_text_field {
+            self.element("text", schema.fields[t].name, &values[t], "")?;
+        }
+        self.w.write_all(b"</link>")
+    }
+
     /// `<type>`: the schema's type field, when it has one (it then stays out of the
     /// extensions).
     fn kind(&mut self, schema: &Schema, values: &[Value]) -> io::Result<()> {
@@ -204,6 +225,8 @@ impl<W: Write> Xml<'_, W> {
             i != schema.name_field
                 && Some(i) != time
                 && Some(i) != schema.type_field
+                && !(schema.link_field.is_some_and(|l| values[l] != Value::Null)
+                    && (Some(i) == schema.link_field || Some(i) == schema.link_text_field))
                 && match &values[i] {
                     Value::Null => false,
                     Value::Float(f) => f.is_finite(),
