@@ -26,7 +26,7 @@ pub(crate) enum RequestError {
     UnknownField { field: String },
     #[error("Tried accessing nonexisting field ({field}) on node type ({node})")]
     NonexistingField { field: String, node: &'static str },
-    #[error("Unsupported parameter ({param})")]
+    #[error("Tried using nonexisting parameter ({param}) on this endpoint")]
     UnknownParameter { param: String },
     #[error("bbox area {area} sq deg is too large: must be under {max} sq deg")]
     BboxTooLarge { area: f64, max: f64 },

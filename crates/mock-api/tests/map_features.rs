@@ -75,7 +75,7 @@ fn serves_the_documented_fields_and_refuses_everything_else() {
         ),
         (
             format!("bbox={}&start_captured_at=2016-01-01", campus()),
-            "Unsupported parameter (start_captured_at)",
+            "Tried using nonexisting parameter (start_captured_at) on this endpoint",
         ),
         (
             format!("bbox={}&limit=2001", campus()),

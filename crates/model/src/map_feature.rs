@@ -64,6 +64,10 @@ impl MapFeature {
 
 use FieldKind::{Id, Text, Timestamp};
 
+/// The viewer link with 7-decimal coordinates and a 20-digit id is about 110 bytes: the DBF's
+/// widest text field leaves room for any id.
+const URL_WIDTH: u8 = 254;
+
 const MAP_FEATURE_FIELDS: &[Field] = &[
     field("id", "id", Id, "v4 `id`"),
     field("object_type", "obj_type", Text, "v4 `object_type`"),
@@ -81,12 +85,12 @@ const MAP_FEATURE_FIELDS: &[Field] = &[
         "v4 `last_seen_at` (ms or ISO 8601) as ISO 8601 UTC",
     ),
     Field {
-        // A link with a long id passes the usual 80 bytes of text: the DBF's widest field.
-        width: 254,
+        width: URL_WIDTH,
+        // A link is id-like: no writer alters it.
         ..field(
             "url",
             "url",
-            Text,
+            Id,
             "the viewer at the feature: `https://www.mapillary.com/app/?lat=..&lng=..&z=19&focus=map&mapFeature=<id>`",
         )
     },

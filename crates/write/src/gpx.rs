@@ -197,11 +197,14 @@ impl<W: Write> Xml<'_, W> {
         // Escaped like character data: `"` too, so it is safe in the attribute.
         self.w.write_all(b"<link href=\"")?;
         self.text(schema.fields[l].name, href)?;
-        self.w.write_all(b"\">")?;
-        if let Some(t) = schema.link_text_field {
-            self.element("text", schema.fields[t].name, &values[t], "")?;
+        match schema.link_text_field {
+            Some(t) => {
+                self.w.write_all(b"\">")?;
+                self.element("text", schema.fields[t].name, &values[t], "")?;
+                self.w.write_all(b"</link>")
+            }
+            None => self.w.write_all(b"\"/>"),
         }
-        self.w.write_all(b"</link>")
     }
 
     /// `<type>`: the schema's type field, when it has one (it then stays out of the
