@@ -203,14 +203,14 @@ fn two_overlapping_areas_and_a_dense_cell_export_every_map_feature_once_in_every
         .lines()
         .find(|l| l.contains(&format!("<text>{}</text>", f.id)))
         .unwrap();
+    let url = format!(
+        "https://www.mapillary.com/app/?lat={}&amp;lng={}&amp;z=19&amp;focus=map&amp;mapFeature={}",
+        f.lat, f.lon, f.id
+    );
     let expected = format!(
-        "<time>{}</time><name>{}</name><link href=\"{}\"><text>{}</text></link><type>{}</type>",
+        "<time>{}</time><name>{}</name><link href=\"{url}\"><text>{}</text></link><type>{}</type>",
         common::truth::iso_ms(f.last_seen_at_ms.unwrap()),
         f.object_value,
-        format!(
-            "https://www.mapillary.com/app/?lat={}&amp;lng={}&amp;z=19&amp;focus=map&amp;mapFeature={}",
-            f.lat, f.lon, f.id
-        ),
         f.id,
         f.object_type.as_deref().unwrap()
     );
@@ -443,4 +443,38 @@ fn the_stop_signs_job_exports_every_stop_sign_of_the_demo_region() {
             .into_keys()
             .collect();
     assert_eq!(got, want);
+}
+
+#[test]
+fn faults_and_retries_give_the_same_bytes_as_a_clean_run() {
+    let world = common::demo_world();
+    let tmp = tempfile::tempdir().unwrap();
+    let job = job(tmp.path(), "formats = [\"geojson\", \"csv\", \"gpx\"]");
+    let clean = tmp.path().join("clean");
+    export(world.clone(), &job, &clean);
+    let faults = FaultConfig {
+        seed: 16,
+        server_error_rate: 0.2,
+        truncate_rate: 0.1,
+        cut_json_rate: 0.1,
+        too_many_requests_rate: 0.1,
+        ..FaultConfig::default()
+    };
+    let (server, _) = common::start_mock(world, faults);
+    let faulty = tmp.path().join("faulty");
+    let output = common::run_job(&job, &faulty, &server.v4_url(), TOKEN, &["-q"]);
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let injected: u64 = server.stats().faults.values().sum();
+    assert!(injected > 0, "no fault injected");
+    for file in [
+        "map_features.geojson",
+        "map_features.csv",
+        "map_features.gpx",
+    ] {
+        let read = |dir: &Path| std::fs::read(dir.join("mf").join(file)).unwrap();
+        assert!(
+            read(&clean) == read(&faulty),
+            "{file} differs after {injected} faults"
+        );
+    }
 }

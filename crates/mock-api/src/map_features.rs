@@ -246,7 +246,7 @@ fn time(ms: Option<i64>, iso: bool, index: usize) -> Option<Time> {
     }
     let t = jiff::Timestamp::from_millisecond(ms).ok()?;
     // Both ISO forms: RFC 3339 with `Z`, and the Graph API's `+0000`.
-    Some(Time::Text(if index % 2 == 0 {
+    Some(Time::Text(if index.is_multiple_of(2) {
         format!("{t:.3}")
     } else {
         t.strftime("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
