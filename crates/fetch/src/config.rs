@@ -91,6 +91,8 @@ pub enum QueryResource {
     /// Sequences (v3 `/sequences`; v4: image pages whose `sequence` ids the caller then passes
     /// to [`crate::fetch_v4_sequences`]).
     Sequences,
+    /// v4 `/map_features` (traffic signs and point objects).
+    MapFeatures,
 }
 
 /// One search: an area with the job's filters. The API applies what it supports; the transform
@@ -113,6 +115,8 @@ pub struct Query {
     pub pano: Option<bool>,
     /// v3 `lookat=[lon, lat]`: images looking at this point.
     pub lookat: Option<[f64; 2]>,
+    /// v4 map features: `object_values` (empty: every value).
+    pub object_values: Vec<String>,
 }
 
 impl Query {
@@ -127,6 +131,7 @@ impl Query {
             userkeys: Vec::new(),
             pano: None,
             lookat: None,
+            object_values: Vec::new(),
         }
     }
 }

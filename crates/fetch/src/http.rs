@@ -474,7 +474,7 @@ pub(crate) fn validate(
         Endpoint::V3Users => {
             serde_json::from_slice::<Vec<V3User>>(body).map(|users| (users.len(), None))
         }
-        Endpoint::V4Images => serde_json::from_slice::<V4Page>(body)
+        Endpoint::V4Images | Endpoint::V4MapFeatures => serde_json::from_slice::<V4Page>(body)
             .map(|page| (page.data.len(), page.paging.and_then(|p| p.next))),
     }
 }

@@ -34,6 +34,7 @@ mod config;
 mod error;
 mod http;
 mod link;
+mod map_features;
 mod pace;
 mod plan;
 mod report;

@@ -28,6 +28,8 @@ pub(crate) enum Endpoint {
     V3Users,
     /// v4 `/images`: `{"data": [...], "paging": {"next"}}`.
     V4Images,
+    /// v4 `/map_features`: `{"data": [...]}`, like `/images`.
+    V4MapFeatures,
 }
 
 impl Endpoint {
@@ -36,6 +38,7 @@ impl Endpoint {
             Endpoint::V3Images | Endpoint::V4Images => "images",
             Endpoint::V3Sequences => "sequences",
             Endpoint::V3Users => "users",
+            Endpoint::V4MapFeatures => "map_features",
         }
     }
 }
@@ -144,7 +147,7 @@ fn format_bbox(b: Bbox) -> String {
 
 /// How a query's area is laid out in cells.
 #[derive(Debug, Clone, PartialEq)]
-enum Layout {
+pub(crate) enum Layout {
     /// One cell for the whole area.
     Single(Area),
     /// `columns * rows` equal boxes, row by row from the south-west corner.
@@ -157,7 +160,7 @@ enum Layout {
 
 impl Layout {
     /// A grid of equal cells each at most `max_area` square degrees, as square as possible.
-    fn grid(bbox: Bbox, max_area: f64) -> Layout {
+    pub(crate) fn grid(bbox: Bbox, max_area: f64) -> Layout {
         let side = max_area.sqrt();
         let count = |extent: f64| {
             if side.is_finite() && side > 0.0 {
@@ -212,8 +215,8 @@ impl Layout {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PlannedQuery {
     /// The cell template: everything but the area.
-    template: Cell,
-    layout: Layout,
+    pub(crate) template: Cell,
+    pub(crate) layout: Layout,
     /// v3 usernames to resolve to userkeys before the first request.
     pub(crate) usernames: Vec<String>,
     /// v3 userkeys given by the job.
@@ -312,10 +315,13 @@ impl Plan {
 /// would truncate each other's pages.
 pub fn plan(config: &FetchConfig, queries: &[Query]) -> Plan {
     let mut planned: Vec<PlannedQuery> = Vec::new();
-    let all = queries.iter().flat_map(|query| match config.api {
-        Api::V3 => vec![plan_v3(config, query)],
-        Api::V4 => plan_v4(config, query),
-    });
+    let all = queries
+        .iter()
+        .flat_map(|query| match (config.api, query.resource) {
+            (_, QueryResource::MapFeatures) => vec![crate::map_features::plan(config, query)],
+            (Api::V3, _) => vec![plan_v3(config, query)],
+            (Api::V4, _) => plan_v4(config, query),
+        });
     for query in all {
         match planned.iter_mut().find(|p| p.same_requests(&query)) {
             Some(earlier) => {
@@ -346,8 +352,9 @@ fn plan_v3(config: &FetchConfig, query: &Query) -> PlannedQuery {
             }
             Endpoint::V3Images
         }
-        // The API ignores every other filter on sequences; the transform enforces them.
-        QueryResource::Sequences => Endpoint::V3Sequences,
+        // The API ignores every other filter on sequences; the transform enforces them. Map
+        // features are v4 only: `plan` never hands them to this function.
+        QueryResource::Sequences | QueryResource::MapFeatures => Endpoint::V3Sequences,
     };
     let layout = match query.area {
         Area::Bbox(b) if bbox_area(b) > config.v3_cell_max_area => {

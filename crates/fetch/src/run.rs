@@ -29,6 +29,8 @@ pub struct Fetched {
     /// images (take their `sequence` ids for [`fetch_v4_sequences`]). [`fetch_v4_sequences`]: one
     /// group per sequence id (sorted) holding that sequence's pages.
     pub sequences: Vec<Vec<PageRef>>,
+    /// v4 map feature pages, in the order of [`Fetched::images`].
+    pub map_features: Vec<PageRef>,
     /// Counters.
     pub stats: FetchStats,
     /// Things the user should know that did not stop the run (unknown usernames...).
@@ -170,6 +172,7 @@ pub async fn fetch(
     for (_, cell, pages) in leaves {
         match cell.resource {
             QueryResource::Images => fetched.images.extend(pages),
+            QueryResource::MapFeatures => fetched.map_features.extend(pages),
             QueryResource::Sequences => {
                 fetched.sequences.extend(pages.into_iter().map(|p| vec![p]))
             }

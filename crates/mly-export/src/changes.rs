@@ -1,4 +1,4 @@
-//! What a refresh brought: every export keeps a fingerprint per image and sequence
+//! What a refresh brought: every export keeps a fingerprint per image, sequence and map feature
 //! (`fingerprints.tsv`), and the next run compares against it (`changes.tsv` and the manifest).
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,8 +16,8 @@ pub const FINGERPRINTS_FILE: &str = "fingerprints.tsv";
 /// The changed keys, written when there was a previous export.
 pub const CHANGES_FILE: &str = "changes.tsv";
 
-/// Key → content fingerprint, per tracked resource (images and sequences; sequence points
-/// follow their sequence).
+/// Key → content fingerprint, per tracked resource (images, sequences and map features;
+/// sequence points follow their sequence).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Fingerprints {
     by_resource: BTreeMap<Resource, HashMap<String, u64>>,
@@ -65,7 +65,7 @@ pub struct Changes {
 pub fn diff(previous: &Fingerprints, current: &Fingerprints) -> Changes {
     let mut changes = Changes::default();
     let empty = HashMap::new();
-    for resource in [Resource::Images, Resource::Sequences] {
+    for resource in [Resource::Images, Resource::Sequences, Resource::MapFeatures] {
         // A resource neither export has (an images-only job) has no changes to report.
         if previous.get(resource).is_none() && current.get(resource).is_none() {
             continue;
@@ -115,9 +115,8 @@ pub fn read_previous(out: &Path, name: &str) -> Result<Option<Fingerprints>, Wri
         else {
             continue;
         };
-        let resource = match resource {
-            "images" => Resource::Images,
-            "sequences" => Resource::Sequences,
+        let resource = match Resource::parse(resource) {
+            Some(r) if r != Resource::SequencePoints => r,
             _ => continue,
         };
         if let Ok(print) = u64::from_str_radix(print, 16) {

@@ -14,6 +14,10 @@ use toml::de::{DeTable, DeValue};
 
 use crate::limits::{self, Span};
 
+mod map_features;
+
+pub use map_features::{MapFeatureKeys, OBJECT_TYPES};
+
 /// A validated job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -27,6 +31,10 @@ pub struct Job {
     pub images: bool,
     /// `resources` contains `sequences` (sequence points come with them).
     pub sequences: bool,
+    /// `resources` contains `map_features` (v4 only).
+    pub map_features: bool,
+    /// `object_values`, `object_types`.
+    pub map_feature_keys: MapFeatureKeys,
     /// `formats`, in the order of [`Format::ALL`] ([`Format::DEFAULT`] when the job names none).
     pub formats: Vec<Format>,
     /// `usernames`.
@@ -162,6 +170,8 @@ const TOP_KEYS: &[&str] = &[
     "max_attempts",
     "requests_per_second",
     "max_rate_limit_wait_secs",
+    "object_values",
+    "object_types",
 ];
 const AREA_KEYS: &[&str] = &["name", "bbox", "closeto", "radius"];
 const DATE_KEYS: &[&str] = &["start", "end"];
@@ -265,7 +275,8 @@ impl Checker<'_> {
                 }
             },
         };
-        let (images, sequences) = self.resources(table);
+        let (images, sequences, map_features) = self.resources(table);
+        let map_feature_keys = self.map_feature_keys(table, api, map_features);
         let formats = self.formats(table);
         let usernames = self.strings(table, "usernames");
         let userkeys = self.strings(table, "userkeys");
@@ -330,6 +341,8 @@ impl Checker<'_> {
             api: api?,
             images,
             sequences,
+            map_features,
+            map_feature_keys: map_feature_keys?,
             formats: formats?,
             usernames: usernames?,
             userkeys: userkeys?,
@@ -428,36 +441,38 @@ impl Checker<'_> {
         Some(name.to_owned())
     }
 
-    fn resources(&mut self, table: &DeTable<'_>) -> (bool, bool) {
+    /// `(images, sequences, map_features)`.
+    fn resources(&mut self, table: &DeTable<'_>) -> (bool, bool, bool) {
         let Some(v) = table.get("resources") else {
-            return (true, true);
+            return (true, true, false);
         };
         let Some(list) = self.string_list(v, "resources") else {
-            return (true, true);
+            return (true, true, false);
         };
-        let (mut images, mut sequences) = (false, false);
+        let (mut images, mut sequences, mut map_features) = (false, false, false);
         for (span, item) in list {
             match item.as_str() {
                 "images" => images = true,
                 "sequences" => sequences = true,
+                "map_features" => map_features = true,
                 other => self.error(
                     span,
                     "resources",
                     format!(
-                        "unknown resource \"{other}\"; expected \"images\" or \"sequences\" \
-                         (sequence points come with sequences)"
+                        "unknown resource \"{other}\"; expected \"images\", \"sequences\" or \
+                         \"map_features\" (sequence points come with sequences)"
                     ),
                 ),
             }
         }
-        if !images && !sequences {
+        if !images && !sequences && !map_features {
             self.error(
                 v.span(),
                 "resources",
-                "is empty; list \"images\", \"sequences\" or both".into(),
+                "is empty; list \"images\", \"sequences\", \"map_features\" or several".into(),
             );
         }
-        (images, sequences)
+        (images, sequences, map_features)
     }
 
     fn formats(&mut self, table: &DeTable<'_>) -> Option<Vec<Format>> {

@@ -10,8 +10,9 @@ use transform::{LookAt, TransformConfig};
 use crate::job::Job;
 
 /// The API queries a job needs: areas × date ranges for images, areas for sequences (the
-/// sequences endpoint takes no dates; the transform enforces them). A v4 job that wants only
-/// sequences still queries images: v4 finds sequences through their images.
+/// sequences endpoint takes no dates; the transform enforces them), areas for map features
+/// (with `object_values`; the tool applies the dates). A v4 job that wants only sequences
+/// still queries images: v4 finds sequences through their images.
 pub fn queries(job: &Job) -> Vec<Query> {
     let mut queries = Vec::new();
     let wants_images = job.images || (job.api == Api::V4 && job.sequences);
@@ -39,6 +40,17 @@ pub fn queries(job: &Job) -> Vec<Query> {
                 None,
             ));
         }
+        if job.map_features {
+            let mut q = query(
+                job,
+                format!("{}/map_features", area.name),
+                QueryResource::MapFeatures,
+                area.area,
+                None,
+            );
+            q.object_values = job.map_feature_keys.object_values.clone();
+            queries.push(q);
+        }
     }
     queries
 }
@@ -59,6 +71,7 @@ fn query(
         userkeys: job.userkeys.clone(),
         pano: job.pano,
         lookat: job.lookat,
+        object_values: Vec::new(),
     }
 }
 
@@ -84,6 +97,8 @@ pub fn transform_config(job: &Job, resolved_userkeys: &[String]) -> TransformCon
             }),
             _ => None,
         },
+        object_values: job.map_feature_keys.object_values.clone(),
+        object_types: job.map_feature_keys.object_types.clone(),
         ..TransformConfig::default()
     }
 }
@@ -94,11 +109,17 @@ pub fn describe(job: &Job, config: &FetchConfig) -> String {
     let queries = queries(job);
     let plan = fetch::plan(config, &queries);
     let mut out = String::new();
-    let resources = match (job.images, job.sequences) {
-        (true, true) => "images, sequences, sequence_points",
-        (true, false) => "images",
-        _ => "sequences, sequence_points",
-    };
+    let mut resources = Vec::new();
+    if job.images {
+        resources.push("images");
+    }
+    if job.sequences {
+        resources.extend(["sequences", "sequence_points"]);
+    }
+    if job.map_features {
+        resources.push("map_features");
+    }
+    let resources = resources.join(", ");
     let formats: Vec<_> = job.formats.iter().map(|f| f.as_str()).collect();
     let _ = writeln!(out, "job {} ({}): OK", job.name, job.source.display());
     let _ = writeln!(out, "  api:       {}", job.api.as_str());
@@ -267,6 +288,9 @@ fn client_side_filters(job: &Job) -> Vec<String> {
         "dedupe by key across areas, date ranges, cells and pages".to_owned(),
         "images: inside at least one area (the API may return points just outside)".to_owned(),
     ];
+    if job.map_features {
+        lines.extend(map_feature_filters(job));
+    }
     let users = !job.usernames.is_empty() || !job.userkeys.is_empty();
     match job.api {
         Api::V3 => {
@@ -308,6 +332,52 @@ fn client_side_filters(job: &Job) -> Vec<String> {
                 lines.push(LOOKAT_NOT_FOR_SEQUENCES.into());
             }
         }
+    }
+    lines
+}
+
+/// What `check` says about map features: what the tool applies and what does not apply.
+fn map_feature_filters(job: &Job) -> Vec<String> {
+    let keys = &job.map_feature_keys;
+    let mut lines =
+        vec!["map_features: dedupe by id; inside at least one area (re-checked)".to_owned()];
+    if !keys.object_values.is_empty() {
+        lines.push(format!(
+            "map_features: object_values {} (sent to the API and re-checked)",
+            keys.object_values.join(", ")
+        ));
+    }
+    if !keys.object_types.is_empty() {
+        lines.push(format!(
+            "map_features: object_types {} (the API has no such filter)",
+            keys.object_types.join(", ")
+        ));
+    }
+    if !job.date_ranges.is_empty() {
+        lines.push(
+            "map_features: date ranges: seen during a range (first_seen_at before its end, \
+             last_seen_at at or after its start)"
+                .into(),
+        );
+    }
+    let mut not_applying = Vec::new();
+    if !job.usernames.is_empty() {
+        not_applying.push("usernames");
+    }
+    if !job.userkeys.is_empty() {
+        not_applying.push("userkeys");
+    }
+    if job.pano.is_some() {
+        not_applying.push("pano");
+    }
+    if job.lookat.is_some() {
+        not_applying.push("lookat");
+    }
+    if !not_applying.is_empty() {
+        lines.push(format!(
+            "map_features: {} do not apply (image filters; every map feature in the areas is kept)",
+            not_applying.join(", ")
+        ));
     }
     lines
 }

@@ -141,6 +141,7 @@ pub(crate) fn resource_line(layer: &LayerSummary, transform: &TransformReport) -
     let counts = match layer.resource {
         Resource::Images => Some(&transform.images),
         Resource::Sequences => Some(&transform.sequences),
+        Resource::MapFeatures => Some(&transform.map_features),
         Resource::SequencePoints => None,
     };
     let mut rejected_reasons = BTreeMap::new();

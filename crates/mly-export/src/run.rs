@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 use fetch::{FetchConfig, PageRef, Secret};
-use model::{Api, Feature, Resource};
+use model::{Api, Feature, MapFeature, Resource};
 use tokio_util::sync::CancellationToken;
 use transform::{Record, Transformer};
 use write::{ExportDir, LayerSummary, LayerWriter, MapPage, Preview, WriteOptions};
@@ -238,6 +238,22 @@ pub fn run_job(
         }
         layers.push(lines.finish()?);
         layers.push(points.finish()?);
+    }
+    if job.map_features {
+        let mut layer = open(Resource::MapFeatures)?;
+        for page in &fetched.map_features {
+            check_cancel(cancel)?;
+            let body = read_page(page)?;
+            let mut sink = |feature: MapFeature| sinks.emit(&mut layer, feature.into_feature());
+            transformer
+                .v4_map_features_page(&body, &mut sink)
+                .map_err(|source| RunError::Transform {
+                    page: page.path.clone(),
+                    source,
+                })?;
+            sinks.check()?;
+        }
+        layers.push(layer.finish()?);
     }
     check_cancel(cancel)?;
     export.update_sizes(&mut layers)?;

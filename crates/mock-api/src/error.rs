@@ -27,6 +27,8 @@ pub(crate) enum RequestError {
     UnknownField { field: String },
     #[error("Field ({field}) of node type (Image) is documented but not served by the mock API")]
     UnservedField { field: String },
+    #[error("Tried accessing nonexisting field ({field}) on node type ({node})")]
+    NonexistingField { field: String, node: &'static str },
     #[error("Tried using nonexisting parameter ({param}) on this endpoint")]
     UnknownParameter { param: String },
     #[error("Parameter ({param}) is documented but not served by the mock API")]

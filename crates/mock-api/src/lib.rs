@@ -33,12 +33,14 @@
 mod error;
 mod geo;
 mod http;
+mod map_features;
 mod params;
 mod server;
 mod v3;
 mod v4;
 mod world;
 
+pub use map_features::{DEMO_CAMPUS_BBOX, DENSE_SPOT_FEATURES, MockMapFeature};
 pub use server::{
     ACCESS_TOKEN, CLIENT_ID, FaultConfig, FaultKind, MockConfig, MockServer, MockStats, Outage,
     RateLimitAnswer,

@@ -16,7 +16,7 @@ use crate::error::{Api, RequestError, v4_error};
 use crate::http::{ReadError, Request, Response, read_request};
 use crate::params::Params;
 use crate::world::{MockImage, World};
-use crate::{v3, v4};
+use crate::{map_features, v3, v4};
 
 /// The v3 `client_id` the mock accepts by default.
 pub const CLIENT_ID: &str = "mock-client-id";
@@ -168,7 +168,7 @@ pub struct MockStats {
     /// Requests read (malformed ones included).
     pub requests: u64,
     /// Requests per endpoint: `/v3/images`, `/v3/sequences`, `/v3/users`, `/images`,
-    /// `/image_ids`, `other` (unknown paths) and `malformed` (unreadable requests).
+    /// `/image_ids`, `/map_features`, `other` (unknown paths) and `malformed` (unreadable requests).
     pub per_endpoint: BTreeMap<String, u64>,
     /// Faults injected per kind.
     pub faults: BTreeMap<FaultKind, u64>,
@@ -244,6 +244,7 @@ enum Endpoint {
     V3Users,
     V4Images,
     V4ImageIds,
+    V4MapFeatures,
     Other { v3: bool },
 }
 
@@ -255,6 +256,7 @@ impl Endpoint {
             "/v3/users" => Endpoint::V3Users,
             "/images" => Endpoint::V4Images,
             "/image_ids" => Endpoint::V4ImageIds,
+            "/map_features" => Endpoint::V4MapFeatures,
             _ => Endpoint::Other {
                 v3: path.starts_with("/v3/"),
             },
@@ -268,6 +270,7 @@ impl Endpoint {
             Endpoint::V3Users => "/v3/users",
             Endpoint::V4Images => "/images",
             Endpoint::V4ImageIds => "/image_ids",
+            Endpoint::V4MapFeatures => "/map_features",
             Endpoint::Other { .. } => "other",
         }
     }
@@ -480,6 +483,8 @@ impl Shared {
                 }
                 Endpoint::V4ImageIds => v4::check_token(&ctx, request, &params)
                     .and_then(|()| v4::image_ids(&ctx, &params)),
+                Endpoint::V4MapFeatures => v4::check_token(&ctx, request, &params)
+                    .and_then(|()| map_features::map_features(&ctx, &params)),
                 Endpoint::Other { .. } => Err(RequestError::NotFound {
                     path: request.path.clone(),
                 }),

@@ -7,6 +7,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::geo::{bearing_deg, haversine_m, offset};
+use crate::map_features::{self, MockMapFeature};
 
 /// Everything the mock knows. v3 and v4 both describe this one world.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +16,8 @@ pub struct World {
     pub users: Vec<MockUser>,
     /// The sequences, each holding its images in capture order.
     pub sequences: Vec<MockSequence>,
+    /// The map features (v4 `/map_features`), in the order the mock serves them.
+    pub map_features: Vec<MockMapFeature>,
 }
 
 /// A contributor.
@@ -181,7 +184,9 @@ impl World {
             .collect();
         let organizations = [generator.key(), generator.key()];
         let mut sequences = Vec::new();
+        let mut cluster_sequences = Vec::with_capacity(config.clusters.len());
         for (cluster_idx, cluster) in config.clusters.iter().enumerate() {
+            let first_sequence = sequences.len();
             let mut remaining = cluster.images;
             while remaining > 0 {
                 let shape = if config.quirks && cluster_idx == 0 {
@@ -205,9 +210,15 @@ impl World {
                     config.broken_coordinate_properties && sequences.is_empty();
                 sequences.push(sequence);
             }
+            cluster_sequences.push(first_sequence..sequences.len());
         }
         place_computed(&mut sequences, config.seed);
-        World { users, sequences }
+        let map_features = map_features::generate(config, &sequences, &cluster_sequences);
+        World {
+            users,
+            sequences,
+            map_features,
+        }
     }
 
     /// A world of `images` images around `center`, unevenly dense: 70% in a 40 m disc 120 m

@@ -16,6 +16,7 @@
 //! ```
 
 mod area;
+mod map_feature;
 mod record;
 mod schema;
 mod time;
@@ -23,6 +24,7 @@ mod time;
 pub use area::{
     Area, Bbox, DateRange, EARTH_RADIUS_M, bbox_contains, bearing_deg, haversine_m, quadrants,
 };
+pub use map_feature::MapFeature;
 pub use record::{Image, Sequence, SequencePoint};
 pub use schema::{
     COORDINATE_PROPERTIES, Feature, Field, FieldKind, Geometry, GeometryType, Position, Schema,
@@ -63,14 +65,17 @@ pub enum Resource {
     Sequences,
     /// One point per sequence vertex, exploded from `coordinateProperties`.
     SequencePoints,
+    /// Map features (traffic signs, point objects; v4 only).
+    MapFeatures,
 }
 
 impl Resource {
     /// All resources in output order.
-    pub const ALL: [Resource; 3] = [
+    pub const ALL: [Resource; 4] = [
         Resource::Images,
         Resource::Sequences,
         Resource::SequencePoints,
+        Resource::MapFeatures,
     ];
 
     /// The file stem, also the spelling in job files and manifests.
@@ -79,7 +84,13 @@ impl Resource {
             Resource::Images => "images",
             Resource::Sequences => "sequences",
             Resource::SequencePoints => "sequence_points",
+            Resource::MapFeatures => "map_features",
         }
+    }
+
+    /// Parses the spelling of [`Resource::stem`].
+    pub fn parse(stem: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.stem() == stem)
     }
 }
 

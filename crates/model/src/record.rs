@@ -204,7 +204,7 @@ impl SequencePoint {
     }
 }
 
-fn text(value: Option<String>) -> Value {
+pub(crate) fn text(value: Option<String>) -> Value {
     value.map_or(Value::Null, Value::Text)
 }
 

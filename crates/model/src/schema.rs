@@ -72,8 +72,12 @@ pub struct Schema {
     pub name_field: usize,
     /// The field used as the feature's time (GPX `<time>`), if any.
     pub time_field: Option<usize>,
+    /// The field used as the feature's kind (GPX `<type>`), if any.
+    pub type_field: Option<usize>,
     /// The field holding the feature's web link (GPX `<link href>`), if any.
     pub link_field: Option<usize>,
+    /// The field used as the link's text (GPX `<link><text>`), if any.
+    pub link_text_field: Option<usize>,
     /// For point layers in CSV: the `lon`,`lat` columns come right after this field.
     pub coords_after: Option<usize>,
     /// Per-vertex arrays a line feature carries in its [`COORDINATE_PROPERTIES`] extra
@@ -92,7 +96,7 @@ const NAME_WIDTH: u8 = 80;
 /// characters (v4 ids have about 20 digits, v3 keys 22 characters).
 const URL_WIDTH: u8 = 80;
 
-const fn field(
+pub(crate) const fn field(
     name: &'static str,
     dbf_name: &'static str,
     kind: FieldKind,
@@ -261,7 +265,9 @@ static IMAGES: Schema = Schema {
     fields: IMAGE_FIELDS,
     name_field: 0,
     time_field: Some(4),
+    type_field: None,
     link_field: Some(13),
+    link_text_field: None,
     coords_after: Some(0),
     vertex_arrays: &[],
 };
@@ -272,7 +278,9 @@ static SEQUENCES: Schema = Schema {
     fields: SEQUENCE_FIELDS,
     name_field: 0,
     time_field: Some(2),
+    type_field: None,
     link_field: Some(6),
+    link_text_field: None,
     coords_after: None,
     vertex_arrays: &["image_keys", "cas"],
 };
@@ -283,7 +291,9 @@ static SEQUENCE_POINTS: Schema = Schema {
     fields: SEQUENCE_POINT_FIELDS,
     name_field: 2,
     time_field: None,
+    type_field: None,
     link_field: None,
+    link_text_field: None,
     coords_after: Some(2),
     vertex_arrays: &[],
 };
@@ -295,6 +305,7 @@ impl Schema {
             Resource::Images => &IMAGES,
             Resource::Sequences => &SEQUENCES,
             Resource::SequencePoints => &SEQUENCE_POINTS,
+            Resource::MapFeatures => &crate::map_feature::MAP_FEATURES,
         }
     }
 

@@ -23,6 +23,10 @@ pub struct TransformConfig {
     pub lookat: Option<LookAt>,
     /// Sequences with more vertices are rejected.
     pub max_vertices: usize,
+    /// Map features must have one of these `object_value`s; empty means every value.
+    pub object_values: Vec<String>,
+    /// Map features must have one of these `object_type`s; empty means every type.
+    pub object_types: Vec<String>,
 }
 
 impl Default for TransformConfig {
@@ -36,6 +40,8 @@ impl Default for TransformConfig {
             pano: None,
             lookat: None,
             max_vertices: 100_000,
+            object_values: Vec::new(),
+            object_types: Vec::new(),
         }
     }
 }

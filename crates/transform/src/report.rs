@@ -15,6 +15,8 @@ pub struct TransformReport {
     pub images: Counts,
     /// Sequence counts.
     pub sequences: Counts,
+    /// Map feature counts.
+    pub map_features: Counts,
     /// Skipped records (the first [`MAX_LISTED`]).
     pub rejected: Vec<Rejection>,
     /// Every skipped record.
@@ -35,7 +37,7 @@ pub struct Counts {
     /// Records whose key was already seen (the first occurrence wins).
     pub duplicates: u64,
     /// Records removed by a client-side filter, by reason (`outside area`, `user`, `date`,
-    /// `pano`, `lookat`).
+    /// `pano`, `lookat`; map features: `object value`, `object type`).
     pub filtered: BTreeMap<&'static str, u64>,
     /// Records handed on to the writers.
     pub accepted: u64,
@@ -69,6 +71,7 @@ impl TransformReport {
     pub(crate) fn counts_mut(&mut self, resource: Resource) -> &mut Counts {
         match resource {
             Resource::Sequences => &mut self.sequences,
+            Resource::MapFeatures => &mut self.map_features,
             // Sequence points are exploded by the writers' caller: never counted here.
             Resource::Images | Resource::SequencePoints => &mut self.images,
         }

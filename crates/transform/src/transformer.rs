@@ -12,6 +12,8 @@ use crate::seen::SeenKeys;
 use crate::v3::{self, V3Record};
 use crate::{TransformConfig, TransformError, TransformReport, v4};
 
+mod map_features;
+
 /// One accepted record, handed to the caller's sink.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -29,6 +31,7 @@ pub struct Transformer {
     config: TransformConfig,
     seen_images: SeenKeys,
     seen_sequences: SeenKeys,
+    seen_map_features: SeenKeys,
     sequence_ids: BTreeSet<String>,
     report: TransformReport,
     /// Pages read so far, to name them in reports.
@@ -42,6 +45,7 @@ impl Transformer {
             config,
             seen_images: SeenKeys::default(),
             seen_sequences: SeenKeys::default(),
+            seen_map_features: SeenKeys::default(),
             sequence_ids: BTreeSet::new(),
             report: TransformReport::default(),
             pages: 0,
@@ -315,6 +319,7 @@ impl Transformer {
         let key = key_of(&candidate.record);
         let seen = match resource {
             Resource::Sequences => &mut self.seen_sequences,
+            Resource::MapFeatures => &mut self.seen_map_features,
             Resource::Images | Resource::SequencePoints => &mut self.seen_images,
         };
         let counts = self.report.counts_mut(resource);

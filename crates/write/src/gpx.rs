@@ -2,13 +2,13 @@
 //! all this output needs, and it avoids an XML writer's per-event overhead).
 //!
 //! Point layers: one `<wpt lat lon>` per feature holding `<time>` (the schema's time field, when
-//! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), `<link href>` (the schema's
-//! link field), then `<extensions>` with every other non-null field as `<mly:FIELD>` in
-//! [`GPX_EXTENSION_NAMESPACE`]. Line layers: one `<trk>` per feature with `<name>`, `<link>`,
-//! `<extensions>` and one `<trkseg>` with one `<trkpt>` per real vertex (a one-image sequence is
-//! a one-point segment, which GPX allows: nothing is padded here, each point is an image); each
-//! `<trkpt>` carries the vertex's `image_key` and `ca` from the feature's `coordinateProperties`
-//! when it has them.
+//! it is a valid `xsd:dateTime`), `<name>` (the schema's name field), `<link>` and `<type>`
+//! (the schema's link and type fields, when it has them), then `<extensions>` with every other
+//! non-null field as `<mly:FIELD>` in [`GPX_EXTENSION_NAMESPACE`]. Line layers: one `<trk>` per
+//! feature with `<name>`, `<link>`, `<extensions>` and one `<trkseg>` with one `<trkpt>` per real
+//! vertex (a one-image sequence is a one-point segment, which GPX allows: nothing is padded here,
+//! each point is an image); each `<trkpt>` carries the vertex's `image_key` and `ca` from the
+//! feature's `coordinateProperties` when it has them.
 //!
 //! Longitude 180 is written as -180 (the same meridian: the schema's range is [-180, 180)).
 //! Positions outside [-180, 180] × [-90, 90] cannot be valid GPX: such a feature is rejected.
@@ -63,6 +63,7 @@ impl GpxSink {
                 }
                 x.element("name", schema.fields[schema.name_field].name, name, "")?;
                 x.link(schema, &feature.values)?;
+                x.kind(schema, &feature.values)?;
                 x.extensions(schema, &feature.values, time)?;
                 x.w.write_all(b"</wpt>\n")
             }
@@ -70,6 +71,7 @@ impl GpxSink {
                 x.w.write_all(b"<trk>")?;
                 x.element("name", schema.fields[schema.name_field].name, name, "")?;
                 x.link(schema, &feature.values)?;
+                x.kind(schema, &feature.values)?;
                 x.extensions(schema, &feature.values, None)?;
                 x.w.write_all(b"<trkseg>\n")?;
                 let vertex = VertexProperties::of(feature);
@@ -185,21 +187,38 @@ impl<W: Write> Xml<'_, W> {
         write!(self.w, "</{prefix}{tag}>")
     }
 
-    /// `<link href="..."/>` from the schema's link field, when it has a text value. Its place
-    /// (after `<name>`, before `<extensions>`) is the schema's order for `wpt` and `trk` alike.
+    /// `<link href><text></link>`: the schema's link field and its text field, when it has
+    /// them and the link is not null (both then stay out of the extensions).
     fn link(&mut self, schema: &Schema, values: &[Value]) -> io::Result<()> {
-        let Some(field) = schema.link_field else {
+        let Some(l) = schema.link_field else {
             return Ok(());
         };
-        let Value::Text(href) = &values[field] else {
+        let Value::Text(href) = &values[l] else {
             return Ok(());
         };
+        // Escaped like character data: `"` too, so it is safe in the attribute.
         self.w.write_all(b"<link href=\"")?;
-        self.text(schema.fields[field].name, href)?;
-        self.w.write_all(b"\"/>")
+        self.text(schema.fields[l].name, href)?;
+        match schema.link_text_field {
+            Some(t) => {
+                self.w.write_all(b"\">")?;
+                self.element("text", schema.fields[t].name, &values[t], "")?;
+                self.w.write_all(b"</link>")
+            }
+            None => self.w.write_all(b"\"/>"),
+        }
     }
 
-    /// `<extensions>` with every non-null field but the name, the link and the one written as
+    /// `<type>`: the schema's type field, when it has one (it then stays out of the
+    /// extensions).
+    fn kind(&mut self, schema: &Schema, values: &[Value]) -> io::Result<()> {
+        match schema.type_field {
+            Some(t) => self.element("type", schema.fields[t].name, &values[t], ""),
+            None => Ok(()),
+        }
+    }
+
+    /// `<extensions>` with every non-null field but the name, the type and the one written as
     /// `<time>`; nothing when that leaves none.
     fn extensions(
         &mut self,
@@ -210,7 +229,9 @@ impl<W: Write> Xml<'_, W> {
         let shown = |i: usize| {
             i != schema.name_field
                 && Some(i) != time
-                && Some(i) != schema.link_field
+                && Some(i) != schema.type_field
+                && !(schema.link_field.is_some_and(|l| values[l] != Value::Null)
+                    && (Some(i) == schema.link_field || Some(i) == schema.link_text_field))
                 && match &values[i] {
                     Value::Null => false,
                     Value::Float(f) => f.is_finite(),

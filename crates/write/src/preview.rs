@@ -7,7 +7,7 @@
 //! equirectangular projection scaled by the cosine of the mean latitude, over the union of the
 //! search areas and the data, with a legend, a scale bar and a north arrow. Every drawn feature
 //! carries its kind as its class: `area`, `sequence`, `sequence-cell` (binned lines), `image`,
-//! `sequence-point`.
+//! `sequence-point`, `map-feature`.
 
 use std::collections::HashSet;
 use std::f64::consts::PI;
@@ -45,13 +45,14 @@ pub struct Preview {
     data_extent: Option<Bbox>,
     images: Cells,
     sequence_points: Cells,
+    map_features: Cells,
     /// Simplified sequence lines, within [`MAX_LINE_VERTICES`].
     lines: Vec<Vec<Position>>,
     line_vertices: usize,
     /// Vertices of the lines beyond the budget.
     line_cells: Cells,
-    /// Features added per kind: images, sequences, sequence points.
-    counts: [u64; 3],
+    /// Features added per kind: images, sequences, sequence points, map features.
+    counts: [u64; 4],
 }
 
 /// Occupied geographic cells of a square grid aligned on (0, 0).
@@ -113,10 +114,11 @@ impl Preview {
             data_extent: None,
             images: Cells::new(cell_deg),
             sequence_points: Cells::new(cell_deg),
+            map_features: Cells::new(cell_deg),
             lines: Vec::new(),
             line_vertices: 0,
             line_cells: Cells::new(cell_deg),
-            counts: [0; 3],
+            counts: [0; 4],
         }
     }
 
@@ -126,6 +128,7 @@ impl Preview {
             Resource::Images => 0,
             Resource::Sequences => 1,
             Resource::SequencePoints => 2,
+            Resource::MapFeatures => 3,
         };
         self.counts[kind] += 1;
         let positions: &[Position] = match &feature.geometry {
@@ -140,6 +143,9 @@ impl Preview {
             (Geometry::LineString(line), _) => self.add_line(line),
             (Geometry::Point(p), Resource::SequencePoints) if finite(&p) => {
                 self.sequence_points.add(*p);
+            }
+            (Geometry::Point(p), Resource::MapFeatures) if finite(&p) => {
+                self.map_features.add(*p);
             }
             (Geometry::Point(p), _) if finite(&p) => self.images.add(*p),
             (Geometry::Point(_), _) => {}
@@ -207,6 +213,7 @@ impl Preview {
               .sequence-cell{fill:#2a7ab0}\n\
               .image,.key-image{fill:#e08a00}\n\
               .sequence-point,.key-sequence-point{fill:#1b8a3a}\n\
+              .map-feature,.key-map-feature{fill:#8e2dc5}\n\
               .scale-bar{fill:#222}\n\
               .north-arrow{fill:#222}\n\
               </style>\n",
@@ -229,6 +236,7 @@ impl Preview {
         map.write_cells(out, &self.line_cells, "sequence-cell")?;
         map.write_cells(out, &self.sequence_points, "sequence-point")?;
         map.write_cells(out, &self.images, "image")?;
+        map.write_cells(out, &self.map_features, "map-feature")?;
         map.write_scale_bar(out)?;
         write_north_arrow(out)?;
         self.write_legend(out)?;
@@ -237,18 +245,19 @@ impl Preview {
 
     fn write_legend(&self, out: &mut dyn Write) -> io::Result<()> {
         let x = MAP_X + MAP_WIDTH + 16.0;
-        let [images, sequences, points] = self.counts;
+        let [images, sequences, points, map_features] = self.counts;
         writeln!(out, "<g class=\"legend\">")?;
         writeln!(
             out,
             "<text x=\"{x}\" y=\"{}\" font-weight=\"bold\">Legend</text>",
             MAP_Y + 14.0
         )?;
-        let rows: [(&str, String); 4] = [
+        let rows: [(&str, String); 5] = [
             ("area", format!("search areas ({})", self.areas.len())),
             ("sequence", format!("sequences ({sequences})")),
             ("image", format!("images ({images})")),
             ("sequence-point", format!("sequence points ({points})")),
+            ("map-feature", format!("map features ({map_features})")),
         ];
         for (i, (kind, label)) in rows.iter().enumerate() {
             let y = MAP_Y + 36.0 + 22.0 * i as f64;

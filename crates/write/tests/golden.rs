@@ -69,7 +69,11 @@ fn gpx_golden() {
             chars: 1
         }])
     );
-    for resource in [Resource::Sequences, Resource::SequencePoints] {
+    for resource in [
+        Resource::Sequences,
+        Resource::SequencePoints,
+        Resource::MapFeatures,
+    ] {
         let written = check_golden(Format::Gpx, resource);
         assert!(written.iter().all(|w| *w == Written::Complete));
     }

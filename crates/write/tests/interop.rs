@@ -98,7 +98,7 @@ fn ogrinfo_reads_every_output_with_its_feature_count() {
         let gpx = feature_counts(&path("gpx"));
         let expected_layer = match resource {
             Resource::Sequences => "tracks",
-            Resource::Images | Resource::SequencePoints => "waypoints",
+            Resource::Images | Resource::SequencePoints | Resource::MapFeatures => "waypoints",
         };
         let count = gpx.iter().find(|(name, _)| name == expected_layer);
         assert_eq!(count, Some(&(expected_layer.to_owned(), n)), "{gpx:?}");

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use model::{Feature, Format, Image, Resource, Schema, Sequence, SequencePoint};
+use model::{Feature, Format, Image, MapFeature, Resource, Schema, Sequence, SequencePoint};
 use write::{SinkSummary, WriteOptions, Written, open_sink};
 
 /// True when the command-line tool `name` can be run. When it cannot: panics if
@@ -175,12 +175,37 @@ pub fn sequence_points() -> Vec<SequencePoint> {
         .collect()
 }
 
+/// Map features: a full one, one with nothing but its id and position, and a hostile one
+/// (XML metacharacters, a time that is no time, a long numeric id).
+pub fn map_features() -> Vec<MapFeature> {
+    vec![
+        MapFeature {
+            object_type: Some("traffic_sign".into()),
+            object_value: Some("regulatory--stop--g1".into()),
+            first_seen_at: Some("2016-01-17T13:05:47.540Z".into()),
+            last_seen_at: Some("2021-05-04T12:34:56.000Z".into()),
+            ..MapFeature::new("498219774672583", -113.9843751, 46.8613281)
+        },
+        MapFeature::new("1", 0.0, 0.0),
+        MapFeature {
+            object_type: Some("point".into()),
+            object_value: Some("object--<&>\"'".into()),
+            last_seen_at: Some("soon".into()),
+            ..MapFeature::new("1234567890123456789", 179.9999999, -89.9999999)
+        },
+    ]
+}
+
 /// The features of a layer's fixtures.
 pub fn features(resource: Resource) -> Vec<Feature> {
     match resource {
         Resource::Images => images().iter().map(Image::to_feature).collect(),
         Resource::Sequences => sequences().iter().map(Sequence::to_feature).collect(),
         Resource::SequencePoints => sequence_points().iter().map(|p| p.to_feature()).collect(),
+        Resource::MapFeatures => map_features()
+            .into_iter()
+            .map(MapFeature::into_feature)
+            .collect(),
     }
 }
 
