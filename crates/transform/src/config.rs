@@ -23,6 +23,10 @@ pub struct TransformConfig {
     pub lookat: Option<LookAt>,
     /// Sequences with more vertices are rejected.
     pub max_vertices: usize,
+    /// v4: keep each accepted image's copy by sequence, so that sequences can be built from the
+    /// images already read ([`crate::Transformer::v4_sequences_from_images`]) instead of being
+    /// fetched whole.
+    pub sequences_from_images: bool,
 }
 
 impl Default for TransformConfig {
@@ -36,6 +40,7 @@ impl Default for TransformConfig {
             pano: None,
             lookat: None,
             max_vertices: 100_000,
+            sequences_from_images: false,
         }
     }
 }
