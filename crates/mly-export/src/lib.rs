@@ -25,3 +25,13 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod run;
+
+/// Turns transparent huge pages off for this process. Where the kernel has them "always" on
+/// (many Linux hosts, this project's machines), each thread's first heap touch takes a 2 MiB
+/// page: a one-feature `convert` held 26 MB instead of 7 MB, and every 1,000,000-image convert
+/// 12 MB more (measured with MIMALLOC_ALLOW_THP=0). A streaming export gains nothing from huge
+/// pages. Where the call is refused, nothing changes.
+pub fn no_transparent_huge_pages() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+}

@@ -3,7 +3,7 @@
 use model::Resource;
 
 /// A record on its way through the checks, with what the filters and warnings need.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Normal<T> {
     pub record: T,
     /// `captured_at` in milliseconds, when there is one that parses.

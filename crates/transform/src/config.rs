@@ -27,6 +27,10 @@ pub struct TransformConfig {
     pub object_values: Vec<String>,
     /// Map features must have one of these `object_type`s; empty means every type.
     pub object_types: Vec<String>,
+    /// v4: keep each accepted image's copy by sequence, so that sequences can be built from the
+    /// images already read ([`crate::Transformer::v4_sequences_from_images`]) instead of being
+    /// fetched whole.
+    pub sequences_from_images: bool,
 }
 
 impl Default for TransformConfig {
@@ -42,6 +46,7 @@ impl Default for TransformConfig {
             max_vertices: 100_000,
             object_values: Vec::new(),
             object_types: Vec::new(),
+            sequences_from_images: false,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The one entry point: pages and files in, checked, deduplicated and filtered records out.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -32,7 +32,9 @@ pub struct Transformer {
     seen_images: SeenKeys,
     seen_sequences: SeenKeys,
     seen_map_features: SeenKeys,
-    sequence_ids: BTreeSet<String>,
+    /// The sequence ids v4 images named, each with copies of those images when
+    /// [`TransformConfig::sequences_from_images`] is set (else no images).
+    sequences: BTreeMap<String, Vec<Normal<Image>>>,
     report: TransformReport,
     /// Pages read so far, to name them in reports.
     pages: u64,
@@ -46,7 +48,7 @@ impl Transformer {
             seen_images: SeenKeys::default(),
             seen_sequences: SeenKeys::default(),
             seen_map_features: SeenKeys::default(),
-            sequence_ids: BTreeSet::new(),
+            sequences: BTreeMap::new(),
             report: TransformReport::default(),
             pages: 0,
         }
@@ -131,11 +133,13 @@ impl Transformer {
                 && self.image_filter(&image, false).is_none())
             .then(|| image.record.sequence_key.clone())
             .flatten();
+            let copy =
+                (sequence_id.is_some() && self.config.sequences_from_images).then(|| image.clone());
             if let Some(image) = self.take_image(image, &fallback, true) {
                 sink(Record::Image(image));
             }
             if let Some(id) = sequence_id {
-                self.sequence_ids.insert(id);
+                self.sequences.entry(id).or_default().extend(copy);
             }
         }
         Ok(())
@@ -166,7 +170,30 @@ impl Transformer {
                 dropped.push(format!("image #{index} of page {page} left out: {problem}"));
             }
         }
-        let fallback = || name.clone();
+        self.assemble_v4_sequence(images, dropped, &name, sink);
+        Ok(())
+    }
+
+    /// Builds every sequence the v4 images named from the copies of their images kept while
+    /// reading them ([`TransformConfig::sequences_from_images`]): lines through the images
+    /// inside the areas, with no request per sequence.
+    pub fn v4_sequences_from_images(&mut self, sink: &mut dyn FnMut(Record)) {
+        for (id, images) in std::mem::take(&mut self.sequences) {
+            let name = format!("v4 sequence {id} from its images");
+            self.assemble_v4_sequence(images, Vec::new(), &name, sink);
+        }
+    }
+
+    /// The common tail of both ways to a v4 sequence: `dropped` are warnings about images
+    /// left out, `name` names the sequence in a rejection without a key.
+    fn assemble_v4_sequence(
+        &mut self,
+        images: Vec<Normal<Image>>,
+        dropped: Vec<String>,
+        name: &str,
+        sink: &mut dyn FnMut(Record),
+    ) {
+        let fallback = || name.to_owned();
         let Some(mut sequence) = v4::sequence(images) else {
             let reason = "no usable images".to_owned();
             self.reject(
@@ -177,19 +204,18 @@ impl Transformer {
                 },
                 &fallback,
             );
-            return Ok(());
+            return;
         };
         sequence.warnings.extend(dropped);
         if let Some(sequence) = self.take_sequence(sequence, &fallback) {
             sink(Record::Sequence(sequence));
         }
-        Ok(())
     }
 
     /// The sequence ids of the v4 images that passed every filter but `lookat` so far, sorted:
     /// the sequences to fetch (`lookat` does not apply to sequences).
     pub fn accepted_sequence_ids(&self) -> impl Iterator<Item = &str> {
-        self.sequence_ids.iter().map(String::as_str)
+        self.sequences.keys().map(String::as_str)
     }
 
     /// What happened so far.
@@ -755,6 +781,77 @@ mod tests {
             error,
             Err(TransformError::ApiError { code: Some(4), .. })
         ));
+    }
+
+    #[test]
+    fn v4_sequences_from_images_are_lines_through_the_images_in_the_areas() {
+        let config = TransformConfig {
+            api: model::Api::V4,
+            areas: vec![model::Area::Bbox([0.0, 0.0, 10.0, 10.0])],
+            lookat: Some(crate::LookAt {
+                target: [5.0, 90.0],
+                tolerance_deg: 1.0,
+            }),
+            sequences_from_images: true,
+            ..TransformConfig::default()
+        };
+        let mut t = Transformer::new(config);
+        let image = |id: &str, seq: &str, time: i64, lon: f64| {
+            format!(
+                r#"{{"id":"{id}","sequence":"{seq}","captured_at":{time},"compass_angle":180,"creator":{{"id":"u"}},"geometry":{{"type":"Point","coordinates":[{lon},1]}}}}"#
+            )
+        };
+        // Out of order, one image twice (overlapping cells), one outside the areas; every
+        // image faces away from the lookat target, so no image is exported, yet the
+        // sequences are (lookat does not apply to them).
+        let pages = [
+            vec![
+                image("3", "s", 30, 3.0),
+                image("1", "s", 10, 1.0),
+                image("9", "t", 5, 9.0),
+            ],
+            vec![
+                image("1", "s", 10, 1.0),
+                image("2", "s", 20, 2.0),
+                image("x", "s", 15, 11.0),
+            ],
+        ];
+        for items in pages {
+            let body = format!(r#"{{"data":[{}]}}"#, items.join(","));
+            t.v4_images_page(body.as_bytes(), &mut |_| {
+                panic!("lookat leaves every image out")
+            })
+            .unwrap();
+        }
+        let mut sequences = Vec::new();
+        t.v4_sequences_from_images(&mut |r| {
+            if let Record::Sequence(s) = r {
+                sequences.push(s);
+            }
+        });
+        let lines: Vec<_> = sequences
+            .iter()
+            .map(|s| (s.key.as_str(), s.image_keys.clone(), s.coordinates.clone()))
+            .collect();
+        let some = |ids: &[&str]| {
+            ids.iter()
+                .map(|id| Some((*id).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lines,
+            [
+                (
+                    "s",
+                    some(&["1", "2", "3"]),
+                    vec![[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]
+                ),
+                ("t", some(&["9"]), vec![[9.0, 1.0]]),
+            ]
+        );
+        assert_eq!(t.report().sequences.accepted, 2);
+        // Taken once: a second call builds nothing.
+        t.v4_sequences_from_images(&mut |_| panic!("already built"));
     }
 
     #[test]

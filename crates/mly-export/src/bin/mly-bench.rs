@@ -18,15 +18,18 @@ use tokio_util::sync::CancellationToken;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    mly_export::no_transparent_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("gen-images") => count_and_path(&args).and_then(|(n, p)| gen_images(n, &p)),
         Some("gen-sequences") => count_and_path(&args).and_then(|(n, p)| gen_sequences(n, &p)),
         Some("fetch-throughput") => fetch_throughput(&args[1..]),
         Some("hot") => hot_paths(),
+        Some("requests") => requests_table(&args[1..]),
         _ => Err(anyhow::anyhow!(
             "usage: mly-bench gen-images N FILE | gen-sequences N FILE | \
-             fetch-throughput [--latency-ms 50] [--concurrency 1,8,64] | hot"
+             fetch-throughput [--latency-ms 50] [--concurrency 1,8,64] | hot | \
+             requests MANIFEST..."
         )),
     };
     match result {
@@ -354,5 +357,38 @@ fn hot_paths() -> Result<()> {
         count as f64 / secs,
         bytes as f64 / secs / 1e6
     );
+    Ok(())
+}
+
+/// Requests per 1,000 exported images from finished runs' manifests, beside the lower bound:
+/// every exported feature in full pages (v3 `per_page` 1000; v4 `limit` 2000), plus, for v4
+/// whole sequences, the one request each sequence needs.
+fn requests_table(manifests: &[String]) -> Result<()> {
+    println!(
+        "{:<28} {:>8} {:>10} {:>9} {:>14} {:>12}",
+        "job", "images", "sequences", "requests", "per 1k images", "lower bound"
+    );
+    for path in manifests {
+        let text = std::fs::read_to_string(path).with_context(|| path.clone())?;
+        let manifest: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| path.clone())?;
+        let summary = &manifest["summary"];
+        let exported = |resource: &str| summary["resources"][resource]["exported"].as_u64();
+        let (Some(images), Some(requests)) = (exported("images"), summary["requests"].as_u64())
+        else {
+            bail!("{path}: no summary.requests or images count");
+        };
+        let sequences = exported("sequences").unwrap_or(0);
+        let whole = manifest["whole_sequences"].as_bool().unwrap_or(true);
+        let lower = match manifest["api"].as_str() {
+            Some("v4") => images.div_ceil(2000) + if whole { sequences } else { 0 },
+            _ => images.div_ceil(1000) + sequences.div_ceil(1000),
+        };
+        println!(
+            "{:<28} {images:>8} {sequences:>10} {requests:>9} {:>14.1} {lower:>12}",
+            manifest["job"].as_str().unwrap_or("?"),
+            1000.0 * requests as f64 / images.max(1) as f64,
+        );
+    }
     Ok(())
 }
