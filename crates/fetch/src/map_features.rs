@@ -22,6 +22,7 @@ pub(crate) fn plan(config: &FetchConfig, query: &Query) -> PlannedQuery {
     PlannedQuery {
         template: Cell {
             label: query.label.clone(),
+            query: query.label.as_str().into(),
             resource: query.resource,
             endpoint: Endpoint::V4MapFeatures,
             area: None,

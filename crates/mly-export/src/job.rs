@@ -51,6 +51,9 @@ pub struct Job {
     pub lookat_tolerance_deg: f64,
     /// `pano`: `true` panoramas only, `false` none.
     pub pano: Option<bool>,
+    /// `whole_sequences` (v4): fetch each sequence's images whole (`true`, the default), or
+    /// build each sequence from the images already fetched inside the areas (`false`).
+    pub whole_sequences: bool,
     /// `max_attempts` per request (the `--max-attempts` flag wins).
     pub max_attempts: Option<NonZeroU32>,
     /// `requests_per_second` (the `--requests-per-second` flag wins).
@@ -167,6 +170,7 @@ const TOP_KEYS: &[&str] = &[
     "lookat",
     "lookat_tolerance",
     "pano",
+    "whole_sequences",
     "max_attempts",
     "requests_per_second",
     "max_rate_limit_wait_secs",
@@ -306,6 +310,30 @@ impl Checker<'_> {
                 None
             }
         });
+        let whole_sequences = match table.get("whole_sequences").map(|v| (v, v.get_ref())) {
+            None => true,
+            Some((_, DeValue::Boolean(true))) => true,
+            Some((v, DeValue::Boolean(false))) if api == Some(Api::V3) => {
+                self.error(
+                    v.span(),
+                    "whole_sequences",
+                    "v3 sequences always come whole from /sequences; `false` needs api = \"v4\""
+                        .into(),
+                );
+                true
+            }
+            Some((_, DeValue::Boolean(false))) => false,
+            Some((v, _)) => {
+                self.error(
+                    v.span(),
+                    "whole_sequences",
+                    "expected true (fetch each sequence whole) or false (lines through the \
+                     images inside the areas)"
+                        .into(),
+                );
+                true
+            }
+        };
         let max_attempts = table.get("max_attempts").and_then(|v| {
             let n = self.integer(v, "max_attempts")?;
             let range = limits::MAX_ATTEMPTS;
@@ -351,6 +379,7 @@ impl Checker<'_> {
             lookat,
             lookat_tolerance_deg,
             pano,
+            whole_sequences,
             max_attempts,
             requests_per_second,
             max_rate_limit_wait,

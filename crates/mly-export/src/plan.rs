@@ -99,6 +99,7 @@ pub fn transform_config(job: &Job, resolved_userkeys: &[String]) -> TransformCon
         },
         object_values: job.map_feature_keys.object_values.clone(),
         object_types: job.map_feature_keys.object_types.clone(),
+        sequences_from_images: job.api == Api::V4 && job.sequences && !job.whole_sequences,
         ..TransformConfig::default()
     }
 }
@@ -149,7 +150,13 @@ pub fn describe(job: &Job, config: &FetchConfig) -> String {
     if job.api == Api::V4 && job.sequences {
         let _ = writeln!(
             out,
-            "  then one /images?sequence_id= request per sequence found (whole sequences)"
+            "{}",
+            if job.whole_sequences {
+                "  then one /images?sequence_id= request per sequence found (whole sequences)"
+            } else {
+                "  sequences: lines through the images inside the areas (whole_sequences = false; \
+                 no request per sequence)"
+            }
         );
     }
     write_estimate(&mut out, job, config, &queries);
@@ -201,7 +208,7 @@ fn write_estimate(out: &mut String, job: &Job, config: &FetchConfig, queries: &[
         requests += 1;
         let _ = writeln!(out, "    users: 1 request (/users resolves the usernames)");
     }
-    if job.api == Api::V4 && job.sequences {
+    if job.api == Api::V4 && job.sequences && job.whole_sequences {
         let _ = writeln!(
             out,
             "    sequences: one more request per sequence found (not known before the run)"

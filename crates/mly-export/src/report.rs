@@ -293,6 +293,7 @@ pub fn manifest(
         "job": job.name,
         "job_file": job.source.display().to_string(),
         "api": job.api.as_str(),
+        "whole_sequences": job.whole_sequences,
         "areas": areas(job),
         "started_at": started_at.to_string(),
         "finished_at": jiff::Timestamp::now().to_string(),

@@ -199,6 +199,8 @@ pub fn run_job(
     if job.sequences {
         let groups = match job.api {
             Api::V3 => fetched.sequences,
+            // Built from the images already read, after this loop: no request per sequence.
+            Api::V4 if !job.whole_sequences => Vec::new(),
             Api::V4 => {
                 let ids: Vec<String> = transformer
                     .accepted_sequence_ids()
@@ -216,14 +218,7 @@ pub fn run_job(
         for group in &groups {
             check_cancel(cancel)?;
             let bodies = group.iter().map(read_page).collect::<Result<Vec<_>, _>>()?;
-            let mut sink = |record: Record| {
-                if let Record::Sequence(sequence) = record {
-                    for point in sequence.explode() {
-                        sinks.emit(&mut points, point.into_feature());
-                    }
-                    sinks.emit(&mut lines, sequence.into_feature());
-                }
-            };
+            let mut sink = |record| sinks.emit_sequence(&mut lines, &mut points, record);
             let parsed = match job.api {
                 Api::V3 => bodies
                     .iter()
@@ -234,6 +229,12 @@ pub fn run_job(
                 page: group.first().map(|p| p.path.clone()).unwrap_or_default(),
                 source,
             })?;
+            sinks.check()?;
+        }
+        if job.api == Api::V4 && !job.whole_sequences {
+            transformer.v4_sequences_from_images(&mut |record| {
+                sinks.emit_sequence(&mut lines, &mut points, record);
+            });
             sinks.check()?;
         }
         layers.push(lines.finish()?);
@@ -355,6 +356,7 @@ fn map_page(export: &ExportDir, job: &Job) -> Result<MapPage, RunError> {
         .filter(|r| match r {
             Resource::Images => job.images,
             Resource::Sequences | Resource::SequencePoints => job.sequences,
+            Resource::MapFeatures => job.map_features,
         })
         .collect::<Vec<_>>();
     Ok(MapPage::create(export.path(), &areas, &resources)?)
@@ -384,6 +386,16 @@ impl Sinks {
         match layer.writer.write(feature) {
             Ok(()) => layer.progress.inc(),
             Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// A sequence record: its points first, then the line (handed over without a copy).
+    fn emit_sequence(&mut self, lines: &mut Layer<'_>, points: &mut Layer<'_>, record: Record) {
+        if let Record::Sequence(sequence) = record {
+            for point in sequence.explode() {
+                self.emit(points, point.into_feature());
+            }
+            self.emit(lines, sequence.into_feature());
         }
     }
 

@@ -262,6 +262,7 @@ fn world_of_the_recordings() -> World {
             broken_coordinate_properties: false,
         }],
         users: vec![user],
+        map_features: Vec::new(),
     }
 }
 

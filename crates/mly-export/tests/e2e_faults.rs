@@ -491,7 +491,7 @@ fn a_v4_export_waits_out_rate_limits_and_an_outage_to_the_exact_data() {
         "{} images: under the v4 limit",
         images.len()
     );
-    assert_images_equal(&dir, &images);
+    assert_images_equal(&dir, &images, V4);
     assert_sequences_equal(&dir, &sequences, V4);
 
     let stats = server.stats();

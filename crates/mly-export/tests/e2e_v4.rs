@@ -590,3 +590,69 @@ fn v4_rate_limits_and_server_errors_are_retried_to_the_same_files() {
         assert!(*bytes == b[name], "{name} differs after retries");
     }
 }
+
+#[test]
+fn whole_sequences_false_draws_lines_through_the_images_in_the_areas_with_no_sequence_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (server, config) = mock(World::demo(), "MLY|e2e-clipped|token");
+    let url = server.v4_url();
+    let whole = common::write_job(tmp.path(), "w.toml", &job("whole", "v4", "", DEMO_AREAS));
+    let clipped = common::write_job(
+        tmp.path(),
+        "c.toml",
+        &job("clipped", "v4", "whole_sequences = false", DEMO_AREAS),
+    );
+    for path in [&whole, &clipped] {
+        let run = common::run_job(path, &out, &url, token_of(&config), &["-q"]);
+        assert_success(&run, &path.display().to_string());
+    }
+    let (whole_dir, clipped_dir) = (out.join("whole"), out.join("clipped"));
+    let whole_summary = manifest_summary(&whole_dir);
+    let clipped_summary = manifest_summary(&clipped_dir);
+    let exported = |s: &Value, r: &str| s["resources"][r]["exported"].as_u64().unwrap();
+    let sequences = exported(&whole_summary, "sequences");
+    assert!(sequences > 0);
+    assert_eq!(exported(&clipped_summary, "sequences"), sequences);
+    assert_eq!(
+        exported(&clipped_summary, "images"),
+        exported(&whole_summary, "images")
+    );
+    // Every demo sequence fits one page: the whole run asked once per sequence, the other never.
+    let requests = |s: &Value| s["requests"].as_u64().unwrap();
+    assert_eq!(
+        requests(&whole_summary) - requests(&clipped_summary),
+        sequences
+    );
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(clipped_dir.join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["whole_sequences"], Value::Bool(false));
+
+    // Each line runs through exactly the sequence's images inside the areas, in capture order.
+    let world = World::demo();
+    let areas = demo_areas();
+    let got = common::geojson_features(&clipped_dir.join("sequences.geojson"), "key");
+    let mut points = 0;
+    for (key, sequence) in truth_sequences(&world, &areas, |_| true) {
+        let inside_keys: Vec<Value> = sequence
+            .images
+            .iter()
+            .filter(|i| inside(&areas, i.lon, i.lat))
+            .map(|i| Value::String(i.key.clone()))
+            .collect();
+        points += inside_keys.len();
+        let feature = got.get(&key).unwrap_or_else(|| panic!("sequence {key} missing"));
+        assert_eq!(
+            feature["properties"]["coordinateProperties"]["image_keys"],
+            Value::Array(inside_keys),
+            "{key}"
+        );
+    }
+    assert_eq!(got.len() as u64, sequences);
+    assert_eq!(
+        exported(&clipped_summary, "sequence_points"),
+        points as u64
+    );
+}
