@@ -462,7 +462,15 @@ fn faults_and_retries_give_the_same_bytes_as_a_clean_run() {
     };
     let (server, _) = common::start_mock(world, faults);
     let faulty = tmp.path().join("faulty");
-    let output = common::run_job(&job, &faulty, &server.v4_url(), TOKEN, &["-q"]);
+    // Three in ten answers are faults: 20 attempts make a request that fails them all (and so
+    // the run) practically impossible (0.3^20); with the default 6 a run failed here.
+    let output = common::run_job(
+        &job,
+        &faulty,
+        &server.v4_url(),
+        TOKEN,
+        &["-q", "--max-attempts", "20"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     let injected: u64 = server.stats().faults.values().sum();
     assert!(injected > 0, "no fault injected");

@@ -624,10 +624,9 @@ fn whole_sequences_false_draws_lines_through_the_images_in_the_areas_with_no_seq
         requests(&whole_summary) - requests(&clipped_summary),
         sequences
     );
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(clipped_dir.join("manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(clipped_dir.join("manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["whole_sequences"], Value::Bool(false));
 
     // Each line runs through exactly the sequence's images inside the areas, in capture order.
@@ -643,7 +642,9 @@ fn whole_sequences_false_draws_lines_through_the_images_in_the_areas_with_no_seq
             .map(|i| Value::String(i.key.clone()))
             .collect();
         points += inside_keys.len();
-        let feature = got.get(&key).unwrap_or_else(|| panic!("sequence {key} missing"));
+        let feature = got
+            .get(&key)
+            .unwrap_or_else(|| panic!("sequence {key} missing"));
         assert_eq!(
             feature["properties"]["coordinateProperties"]["image_keys"],
             Value::Array(inside_keys),
@@ -651,8 +652,5 @@ fn whole_sequences_false_draws_lines_through_the_images_in_the_areas_with_no_seq
         );
     }
     assert_eq!(got.len() as u64, sequences);
-    assert_eq!(
-        exported(&clipped_summary, "sequence_points"),
-        points as u64
-    );
+    assert_eq!(exported(&clipped_summary, "sequence_points"), points as u64);
 }

@@ -129,7 +129,12 @@ enum FlagRange {
 impl FlagRange {
     fn accepts(&self, text: &str) -> bool {
         match self {
-            FlagRange::Whole(range) => text.parse::<u64>().is_ok_and(|n| range.contains(&n)),
+            // As clap's ranged parser reads a whole number: through i64, so `-0` is 0.
+            FlagRange::Whole(range) => text
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| u64::try_from(n).ok())
+                .is_some_and(|n| range.contains(&n)),
             FlagRange::Real(span) => text.parse::<f64>().is_ok_and(|x| span.contains(x)),
         }
     }

@@ -150,12 +150,17 @@ fn a_plain_folder_gets_a_file_per_layer_and_only_what_no_format_holds_is_rejecte
         &features,
         &WriteOptions::default(),
     );
+    // A line without positions is refused by every format alike (`unfit_reason`).
     assert_eq!(
         written[..3],
-        [Written::Complete, Written::Complete, Written::Complete]
+        [
+            Written::Complete,
+            Written::Complete,
+            Written::Rejected("is a line without positions".into())
+        ]
     );
     assert!(matches!(&written[3], Written::Rejected(r) if r.contains("non-finite")));
-    assert_eq!(summary.features, 3);
+    assert_eq!(summary.features, 2);
     let file = dir.path().join("sequences.gpkg");
     assert_eq!(
         summary.files,
@@ -165,8 +170,7 @@ fn a_plain_folder_gets_a_file_per_layer_and_only_what_no_format_holds_is_rejecte
         )]
     );
     let conn = Connection::open(&file).unwrap();
-    assert_eq!(count(&conn, "SELECT count(*) FROM sequences"), 3);
-    // The empty line has no envelope: not in the R-tree, not in the extent.
+    assert_eq!(count(&conn, "SELECT count(*) FROM sequences"), 2);
     assert_eq!(count(&conn, "SELECT count(*) FROM rtree_sequences_geom"), 2);
     let extent: (f64, f64, f64, f64) = conn
         .query_row(
@@ -182,6 +186,6 @@ fn a_plain_folder_gets_a_file_per_layer_and_only_what_no_format_holds_is_rejecte
             &conn,
             "SELECT count(*) FROM sequences WHERE image_keys IS NULL"
         ),
-        3
+        2
     );
 }

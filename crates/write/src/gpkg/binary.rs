@@ -2,9 +2,13 @@
 //! `[minx, maxx, miny, maxy]` envelope, little-endian, then standard WKB. And the `ST_*` SQL
 //! functions the R-tree's triggers and its bulk fill call, read from that header.
 
+use std::borrow::Cow;
+
 use model::{Geometry, Position};
 use rusqlite::Connection;
 use rusqlite::functions::{Context, FunctionFlags};
+
+use crate::sink::line_positions;
 
 /// The one spatial reference system of every layer: WGS 84 lon/lat.
 pub(crate) const SRS_ID: i32 = 4326;
@@ -60,10 +64,11 @@ impl Extent {
 pub(crate) fn encode(geometry: &Geometry, out: &mut Vec<u8>) -> Option<Extent> {
     out.clear();
     let (kind, positions) = match geometry {
-        Geometry::Point(p) => (WKB_POINT, std::slice::from_ref(p)),
-        Geometry::LineString(line) => (WKB_LINESTRING, line.as_slice()),
+        Geometry::Point(p) => (WKB_POINT, Cow::Borrowed(std::slice::from_ref(p))),
+        // As in every other format: a one-image sequence is a zero-length line.
+        Geometry::LineString(line) => (WKB_LINESTRING, line_positions(line)),
     };
-    let extent = Extent::of(positions);
+    let extent = Extent::of(&positions);
     out.extend_from_slice(b"GP");
     out.push(0);
     out.push(if extent.is_some() {
@@ -84,7 +89,7 @@ pub(crate) fn encode(geometry: &Geometry, out: &mut Vec<u8>) -> Option<Extent> {
         let count = u32::try_from(positions.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&count.to_le_bytes());
     }
-    for [x, y] in positions {
+    for [x, y] in positions.iter() {
         out.extend_from_slice(&x.to_le_bytes());
         out.extend_from_slice(&y.to_le_bytes());
     }
