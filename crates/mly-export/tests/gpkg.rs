@@ -15,10 +15,14 @@ use rusqlite::Connection;
 use rusqlite::types::Value as Sql;
 use serde_json::Value as Json;
 
-/// Decodes our GeoPackage geometry blob: checks the header, returns the WKB's positions.
 /// The layers of the demo export (a v3 job: no map features).
-const DEMO_LAYERS: [Resource; 3] = [Resource::Images, Resource::Sequences, Resource::SequencePoints];
+const DEMO_LAYERS: [Resource; 3] = [
+    Resource::Images,
+    Resource::Sequences,
+    Resource::SequencePoints,
+];
 
+/// Decodes our GeoPackage geometry blob: checks the header, returns the WKB's positions.
 fn positions(blob: &[u8]) -> Vec<[f64; 2]> {
     assert_eq!(&blob[..3], b"GP\x00", "magic and version");
     assert_eq!(i32::from_le_bytes(blob[4..8].try_into().unwrap()), 4326);
