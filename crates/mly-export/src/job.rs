@@ -62,20 +62,6 @@ pub struct Job {
     pub max_rate_limit_wait: Option<std::time::Duration>,
 }
 
-/// The largest `max_rate_limit_wait_secs` (and `--max-rate-limit-wait-secs`): a day.
-pub const MAX_RATE_LIMIT_WAIT_SECS: f64 = 86_400.0;
-
-/// `secs` as a `max_rate_limit_wait_secs`, or why it is not one.
-pub fn rate_limit_wait(secs: f64) -> Result<std::time::Duration, String> {
-    if (0.0..=MAX_RATE_LIMIT_WAIT_SECS).contains(&secs) {
-        std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
-    } else {
-        Err(format!(
-            "{secs} is out of range; expected 0 to {MAX_RATE_LIMIT_WAIT_SECS} seconds"
-        ))
-    }
-}
-
 /// One `[[areas]]` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobArea {
@@ -354,12 +340,16 @@ impl Checker<'_> {
             }
             attempts
         });
-        let max_rate_limit_wait = table.get("max_rate_limit_wait_secs").and_then(|v| {
-            let secs = self.number(v, "max_rate_limit_wait_secs")?;
-            rate_limit_wait(secs)
-                .map_err(|reason| self.error(v.span(), "max_rate_limit_wait_secs", reason))
-                .ok()
-        });
+        let max_rate_limit_wait = table
+            .get("max_rate_limit_wait_secs")
+            .and_then(|v| {
+                self.number_in(
+                    v,
+                    "max_rate_limit_wait_secs",
+                    limits::MAX_RATE_LIMIT_WAIT_SECS,
+                )
+            })
+            .map(std::time::Duration::from_secs_f64);
         let requests_per_second = table
             .get("requests_per_second")
             .and_then(|v| self.number_in(v, "requests_per_second", limits::REQUESTS_PER_SECOND));

@@ -84,6 +84,14 @@ pub const TIMEOUT_SECS: Span = Span {
     unit: "seconds",
 };
 
+/// `max_rate_limit_wait_secs` and `--max-rate-limit-wait-secs`: at most a day of waiting.
+pub const MAX_RATE_LIMIT_WAIT_SECS: Span = Span {
+    min: 0.0,
+    min_included: true,
+    max: 86_400.0,
+    unit: "seconds",
+};
+
 /// `lookat_tolerance`, degrees.
 pub const LOOKAT_TOLERANCE_DEG: Span = Span {
     min: 0.0,

@@ -110,7 +110,7 @@ struct RunArgs {
     requests_per_second: Option<f64>,
     /// Longest total wait for the API's rate limit before the run fails, in seconds, 0 to
     /// 86400 (default 900; overrides the job's max_rate_limit_wait_secs).
-    #[arg(long, allow_hyphen_values = true, value_parser = parse_rate_limit_wait)]
+    #[arg(long, allow_hyphen_values = true, value_parser = |s: &str| limits::MAX_RATE_LIMIT_WAIT_SECS.parse(s).map(Duration::from_secs_f64))]
     max_rate_limit_wait_secs: Option<Duration>,
     /// Timeout per request, in seconds (0.001 to 86400).
     #[arg(long, default_value = "60", allow_hyphen_values = true,
@@ -145,13 +145,6 @@ struct ConvertArgs {
     /// Write free-text CSV cells as they are, without the spreadsheet formula guard.
     #[arg(long)]
     csv_raw_text: bool,
-}
-
-fn parse_rate_limit_wait(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    job::rate_limit_wait(secs)
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {

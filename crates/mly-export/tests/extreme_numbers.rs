@@ -149,6 +149,10 @@ fn run_flags() -> Vec<(&'static str, FlagRange)> {
             FlagRange::Real(limits::REQUESTS_PER_SECOND),
         ),
         ("--timeout-secs", FlagRange::Real(limits::TIMEOUT_SECS)),
+        (
+            "--max-rate-limit-wait-secs",
+            FlagRange::Real(limits::MAX_RATE_LIMIT_WAIT_SECS),
+        ),
         ("--result-cap", FlagRange::Whole(limits::RESULT_CAP)),
         ("--v4-limit", FlagRange::Whole(limits::V4_LIMIT)),
     ]
