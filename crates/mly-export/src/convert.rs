@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use model::{Format, Resource};
-use transform::{Record, TransformConfig, Transformer};
+use transform::{TransformConfig, Transformer};
 use write::{ExportDir, LayerSummary, WriteError, WriteOptions};
 
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::report::{ResourceLine, resource_line};
 
 /// What to convert.
@@ -47,10 +48,12 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
     let (parent, name) = split_out(&options.out);
     let export = ExportDir::create(&parent, &name)?;
     let mut transformer = Transformer::new(TransformConfig::default());
-    let layer = |resource| export.layer_writer(resource, &options.formats, &options.write);
-    let mut images = layer(Resource::Images)?;
-    let mut sequences = layer(Resource::Sequences)?;
-    let mut points = layer(Resource::SequencePoints)?;
+    let mut pipeline = Pipeline::new(&export, &options.formats, &options.write, None, None);
+    pipeline.open(&[
+        Resource::Images,
+        Resource::Sequences,
+        Resource::SequencePoints,
+    ])?;
     let mut file_problems = Vec::new();
     // The transform lists a rejected feature by its key (or `<file>#<index>` when it has none);
     // the user also needs to know which input it came from.
@@ -63,42 +66,21 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
                 continue;
             }
         };
-        let mut write_result: Result<(), WriteError> = Ok(());
-        let mut sink = |record: Record| {
-            if write_result.is_err() {
-                return;
-            }
-            write_result = match record {
-                Record::Image(image) => images.write(image.into_feature()),
-                Record::Sequence(sequence) => {
-                    // Points first: then the line can be handed over without a copy.
-                    let exploded = sequence
-                        .explode()
-                        .try_for_each(|p| points.write(p.into_feature()));
-                    exploded.and_then(|()| sequences.write(sequence.into_feature()))
-                }
-            };
-        };
         let listed_before = transformer.report().rejected.len();
-        let name = input.display().to_string();
         // The reader buffers by itself: a BufReader would only copy every byte once more.
-        if let Err(e) = transformer.read_geojson(file, input, &mut sink) {
-            // Most errors name the file themselves; an API error body does not.
-            let message = e.to_string();
-            file_problems.push(if message.contains(&name) {
-                message
-            } else {
-                format!("{name}: {message}")
-            });
+        match transformer.read_geojson(file, input, &mut pipeline) {
+            Ok(()) => {}
+            // Every transform error names the file.
+            Err(PipelineError::Transform(e)) => file_problems.push(e.to_string()),
+            Err(PipelineError::Write(e)) => return Err(e),
         }
-        write_result?;
         feature_problems.extend(
             transformer.report().rejected[listed_before..]
                 .iter()
-                .map(|r| feature_problem(&name, r)),
+                .map(feature_problem),
         );
     }
-    let mut layers = vec![images.finish()?, sequences.finish()?, points.finish()?];
+    let mut layers = pipeline.finish()?;
     export.update_sizes(&mut layers)?;
     let report = transformer.report();
     let mut problems = file_problems.clone();
@@ -138,21 +120,21 @@ fn manifest(
     })
 }
 
-/// One rejected feature of the input `file`, as `FILE: feature #INDEX (RESOURCE): REASON`, with
-/// the key after the resource when the feature had one.
-fn feature_problem(file: &str, rejection: &transform::Rejection) -> String {
+/// One rejected feature of an input, as `FILE: feature #INDEX (RESOURCE): REASON`, with the
+/// key after the resource when the feature had one.
+fn feature_problem(rejection: &transform::Rejection) -> String {
     let resource = rejection.resource.stem();
-    let index = rejection
-        .at
-        .strip_prefix(file)
-        .and_then(|rest| rest.strip_prefix('#'))
-        .unwrap_or(&rejection.at);
-    let what = if rejection.id == rejection.at {
-        resource.to_owned()
-    } else {
-        format!("{resource} {}", rejection.id)
+    let what = match &rejection.key {
+        Some(key) => format!("{resource} {key}"),
+        None => resource.to_owned(),
     };
-    format!("{file}: feature #{index} ({what}): {}", rejection.reason)
+    let index = rejection
+        .index
+        .map_or_else(String::new, |index| format!(" #{index}"));
+    format!(
+        "{}: feature{index} ({what}): {}",
+        rejection.source, rejection.reason
+    )
 }
 
 /// `--out DIR` as (parent, name) for [`ExportDir`].

@@ -21,6 +21,7 @@ pub mod job;
 pub mod limits;
 pub mod lock;
 pub mod mock;
+pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -6,22 +6,23 @@
 //! pages, parsing, the writers' bounded channels and the final fsync of the whole tree block
 //! this thread alone, never a worker that the built-in mock server or a fetch needs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
 use fetch::{FetchConfig, PageRef, Secret};
-use model::{Api, Feature, MapFeature, Resource};
+use model::{Api, Resource};
 use tokio_util::sync::CancellationToken;
-use transform::{Record, Transformer};
-use write::{ExportDir, LayerSummary, LayerWriter, MapPage, Preview, WriteOptions};
+use transform::Transformer;
+use write::{ExportDir, MapPage, Preview, WriteOptions};
 
 use crate::changes::{self, Fingerprints};
 use crate::job::Job;
 use crate::lock::{self, Held, JobLock};
+use crate::pipeline::{Pipeline, PipelineError, Taps};
 use crate::plan;
-use crate::progress::{LayerProgress, Progress};
+use crate::progress::Progress;
 use crate::report::{self, RunSummary};
 
 /// How to run (flags; the job file says what to export).
@@ -158,40 +159,31 @@ pub fn run_job(
     let plan = fetch::plan(&config, &plan::queries(job));
     let fetched = runtime.block_on(fetch::fetch(&config, &plan, progress, cancel))?;
     let mut transformer = Transformer::new(plan::transform_config(job, &fetched.resolved_userkeys));
-    let mut sinks = Sinks {
+    let mut taps = Taps {
         preview: Preview::new(&job.areas.iter().map(|a| a.area).collect::<Vec<_>>()),
         map: map_page(&export, job)?,
         fingerprints: Fingerprints::default(),
-        error: None,
     };
-    let open = |resource| Layer::open(&export, resource, job, options, progress);
-    let mut layers = Vec::new();
+    let mut pipeline = Pipeline::new(
+        &export,
+        &job.formats,
+        &options.write,
+        Some(progress),
+        Some(&mut taps),
+    );
 
-    let mut images = if job.images {
-        Some(open(Resource::Images)?)
-    } else {
-        None
-    };
-    for page in &fetched.images {
-        check_cancel(cancel)?;
-        let body = read_page(page)?;
-        let mut sink = |record: Record| {
-            if let (Record::Image(image), Some(layer)) = (record, images.as_mut()) {
-                sinks.emit(layer, image.into_feature());
-            }
-        };
-        let parsed = match job.api {
-            Api::V3 => transformer.v3_page(&body, &mut sink),
-            Api::V4 => transformer.v4_images_page(&body, &mut sink),
-        };
-        parsed.map_err(|source| RunError::Transform {
-            page: page.path.clone(),
-            source,
-        })?;
-        sinks.check()?;
-    }
-    if let Some(layer) = images.take() {
-        layers.push(layer.finish()?);
+    if job.images {
+        pipeline.open(&[Resource::Images])?;
+        for page in &fetched.images {
+            check_cancel(cancel)?;
+            let body = read_page(page)?;
+            let parsed = match job.api {
+                Api::V3 => transformer.v3_page(&body, &mut pipeline),
+                Api::V4 => transformer.v4_images_page(&body, &mut pipeline),
+            };
+            parsed.map_err(|e| at_page(e, &page.path))?;
+        }
+        pipeline.close()?;
     }
 
     let mut fetch_stats = vec![fetched.stats.clone()];
@@ -213,57 +205,48 @@ pub fn run_job(
                 more.sequences
             }
         };
-        let mut lines = open(Resource::Sequences)?;
-        let mut points = open(Resource::SequencePoints)?;
+        pipeline.open(&[Resource::Sequences, Resource::SequencePoints])?;
         for group in &groups {
             check_cancel(cancel)?;
             let bodies = group.iter().map(read_page).collect::<Result<Vec<_>, _>>()?;
-            let mut sink = |record| sinks.emit_sequence(&mut lines, &mut points, record);
             let parsed = match job.api {
                 Api::V3 => bodies
                     .iter()
-                    .try_for_each(|body| transformer.v3_page(body, &mut sink)),
-                Api::V4 => transformer.v4_sequence(&bodies, &mut sink),
+                    .try_for_each(|body| transformer.v3_page(body, &mut pipeline)),
+                Api::V4 => transformer.v4_sequence(&bodies, &mut pipeline),
             };
-            parsed.map_err(|source| RunError::Transform {
-                page: group.first().map(|p| p.path.clone()).unwrap_or_default(),
-                source,
-            })?;
-            sinks.check()?;
+            let first = group
+                .first()
+                .map(|p| p.path.as_path())
+                .unwrap_or(Path::new(""));
+            parsed.map_err(|e| at_page(e, first))?;
         }
         if job.api == Api::V4 && !job.whole_sequences {
-            transformer.v4_sequences_from_images(&mut |record| {
-                sinks.emit_sequence(&mut lines, &mut points, record);
-            });
-            sinks.check()?;
+            transformer
+                .v4_sequences_from_images(&mut pipeline)
+                .map_err(|e| at_page(e, &config.cache_dir))?;
         }
-        layers.push(lines.finish()?);
-        layers.push(points.finish()?);
+        pipeline.close()?;
     }
     if job.map_features {
-        let mut layer = open(Resource::MapFeatures)?;
+        pipeline.open(&[Resource::MapFeatures])?;
         for page in &fetched.map_features {
             check_cancel(cancel)?;
             let body = read_page(page)?;
-            let mut sink = |feature: MapFeature| sinks.emit(&mut layer, feature.into_feature());
             transformer
-                .v4_map_features_page(&body, &mut sink)
-                .map_err(|source| RunError::Transform {
-                    page: page.path.clone(),
-                    source,
-                })?;
-            sinks.check()?;
+                .v4_map_features_page(&body, &mut pipeline)
+                .map_err(|e| at_page(e, &page.path))?;
         }
-        layers.push(layer.finish()?);
     }
+    let mut layers = pipeline.finish()?;
     check_cancel(cancel)?;
     export.update_sizes(&mut layers)?;
 
     let previous = changes::read_previous(&options.out, &job.name)?;
     let diff = previous
         .as_ref()
-        .map(|previous| changes::diff(previous, &sinks.fingerprints));
-    changes::write_files(export.path(), &sinks.fingerprints, diff.as_ref())?;
+        .map(|previous| changes::diff(previous, &taps.fingerprints));
+    changes::write_files(export.path(), &taps.fingerprints, diff.as_ref())?;
     let summary = RunSummary::new(
         job,
         &layers,
@@ -275,8 +258,8 @@ pub fn run_job(
         options.out.join(&job.name),
     );
     let title = format!("mly-export: {}", job.name);
-    sinks.preview.write(export.path(), &title)?;
-    sinks.map.finish(&title, &summary.table_rows())?;
+    taps.preview.write(export.path(), &title)?;
+    taps.map.finish(&title, &summary.table_rows())?;
     let manifest = report::manifest(job, &summary, started_at, transformer.report(), &layers);
     export.commit(&manifest)?;
     // A completed run starts fresh next time: a refresh must see new data.
@@ -321,33 +304,6 @@ fn lock_job(
     }
 }
 
-/// One layer's writers and their progress line.
-struct Layer<'p> {
-    writer: LayerWriter,
-    progress: LayerProgress<'p>,
-}
-
-impl<'p> Layer<'p> {
-    fn open(
-        export: &ExportDir,
-        resource: Resource,
-        job: &Job,
-        options: &RunOptions,
-        progress: &'p Progress,
-    ) -> Result<Layer<'p>, RunError> {
-        Ok(Layer {
-            writer: export.layer_writer(resource, &job.formats, &options.write)?,
-            progress: progress.layer(resource),
-        })
-    }
-
-    fn finish(self) -> Result<LayerSummary, RunError> {
-        let summary = self.writer.finish()?;
-        self.progress.finish();
-        Ok(summary)
-    }
-}
-
 /// The map page of a job's export: its areas, and a layer per resource it writes.
 fn map_page(export: &ExportDir, job: &Job) -> Result<MapPage, RunError> {
     let areas: Vec<_> = job.areas.iter().map(|a| (a.name.clone(), a.area)).collect();
@@ -362,45 +318,14 @@ fn map_page(export: &ExportDir, job: &Job) -> Result<MapPage, RunError> {
     Ok(MapPage::create(export.path(), &areas, &resources)?)
 }
 
-/// Where every written feature also goes: the preview, the map page and the change report. The
-/// first write error is kept (sinks are called from the transform's callback) and ends the run.
-struct Sinks {
-    preview: Preview,
-    map: MapPage,
-    fingerprints: Fingerprints,
-    error: Option<write::WriteError>,
-}
-
-impl Sinks {
-    fn emit(&mut self, layer: &mut Layer<'_>, feature: Feature) {
-        if self.error.is_some() {
-            return;
-        }
-        let resource = layer.writer.resource();
-        self.preview.add(resource, &feature);
-        if let Err(e) = self.map.add(resource, &feature) {
-            self.error = Some(e);
-            return;
-        }
-        self.fingerprints.add(resource, &feature);
-        match layer.writer.write(feature) {
-            Ok(()) => layer.progress.inc(),
-            Err(e) => self.error = Some(e),
-        }
-    }
-
-    /// A sequence record: its points first, then the line (handed over without a copy).
-    fn emit_sequence(&mut self, lines: &mut Layer<'_>, points: &mut Layer<'_>, record: Record) {
-        if let Record::Sequence(sequence) = record {
-            for point in sequence.explode() {
-                self.emit(points, point.into_feature());
-            }
-            self.emit(lines, sequence.into_feature());
-        }
-    }
-
-    fn check(&mut self) -> Result<(), RunError> {
-        self.error.take().map_or(Ok(()), |e| Err(e.into()))
+/// A page's error with the page named: the transform's, or the writers'.
+fn at_page(error: PipelineError, page: &Path) -> RunError {
+    match error {
+        PipelineError::Transform(source) => RunError::Transform {
+            page: page.to_owned(),
+            source,
+        },
+        PipelineError::Write(error) => RunError::Write(error),
     }
 }
 

@@ -278,6 +278,7 @@ impl Records {
         |record| match record {
             Record::Image(i) => self.images.push(i),
             Record::Sequence(s) => self.sequences.push(s),
+            Record::MapFeature(m) => panic!("an image page holds no map features: {m:?}"),
         }
     }
 

@@ -45,8 +45,10 @@ pub enum TransformError {
         limit_bytes: usize,
     },
     /// The page is an API error body (v3 `{"message"}`, v4 `{"error": {...}}`).
-    #[error("the API answered with an error{}: {message}", code.map(|c| format!(" (code {c})")).unwrap_or_default())]
+    #[error("{source_name}: the API answered with an error{}: {message}", code.map(|c| format!(" (code {c})")).unwrap_or_default())]
     ApiError {
+        /// The file path or page name.
+        source_name: String,
         /// The API's message.
         message: String,
         /// The v4 error code (4: rate limit, 190: bad token, 100: bad field).

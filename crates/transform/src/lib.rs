@@ -34,7 +34,7 @@
 //! assert_eq!(images.len(), 1);
 //! assert_eq!(images[0].captured_at.as_deref(), Some("2016-03-14T13:44:53.860Z"));
 //! let report = transformer.report();
-//! assert_eq!((report.images.duplicates, report.rejected[0].id.as_str()), (1, "b"));
+//! assert_eq!((report.images.duplicates, report.rejected[0].id()), (1, "b".to_owned()));
 //! # Ok::<(), transform::TransformError>(())
 //! ```
 
@@ -46,12 +46,15 @@ mod link;
 mod report;
 mod scan;
 mod seen;
+mod sink;
 mod time;
 mod transformer;
 mod v3;
 mod v4;
 
+pub use candidate::{At, Candidate};
 pub use config::{LookAt, TransformConfig};
 pub use error::TransformError;
 pub use report::{Counts, MAX_LISTED, Rejection, TransformReport, Warning};
-pub use transformer::{Record, Transformer};
+pub use sink::{Record, RecordSink};
+pub use transformer::Transformer;

@@ -43,17 +43,47 @@ pub struct Counts {
     pub accepted: u64,
 }
 
-/// A record that was skipped because it is invalid.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A record that was skipped because it is invalid. In `manifest.json` it is
+/// `{"resource", "id", "at", "reason"}`: `id` is [`Rejection::id`], `at` [`Rejection::at`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rejection {
     /// What the record would have been.
     pub resource: Resource,
-    /// Its key, or `<source>#<feature index>` when it has none.
-    pub id: String,
-    /// Where it was: `<source>#<feature index>` (a file or a page, and the 0-based index).
-    pub at: String,
+    /// Its key, when it had a non-empty one.
+    pub key: Option<String>,
+    /// The file or page it was in (a path, or `v3 page N`).
+    pub source: String,
+    /// Its 0-based index there, when it has one.
+    pub index: Option<u64>,
     /// Why it was skipped.
     pub reason: String,
+}
+
+impl Rejection {
+    /// Where it was: `<source>#<index>`, or the source alone.
+    pub fn at(&self) -> String {
+        match self.index {
+            Some(index) => format!("{}#{index}", self.source),
+            None => self.source.clone(),
+        }
+    }
+
+    /// Its key, or [`Rejection::at`] when it had none.
+    pub fn id(&self) -> String {
+        self.key.clone().unwrap_or_else(|| self.at())
+    }
+}
+
+impl Serialize for Rejection {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Rejection", 4)?;
+        out.serialize_field("resource", &self.resource)?;
+        out.serialize_field("id", &self.id())?;
+        out.serialize_field("at", &self.at())?;
+        out.serialize_field("reason", &self.reason)?;
+        out.end()
+    }
 }
 
 /// A record that was kept although something about it is off.
@@ -77,16 +107,12 @@ impl TransformReport {
         }
     }
 
-    pub(crate) fn reject(&mut self, resource: Resource, id: String, at: String, reason: String) {
+    /// Counts a rejection; `rejection` makes the listed entry, only while the list has room.
+    pub(crate) fn reject(&mut self, resource: Resource, rejection: impl FnOnce() -> Rejection) {
         self.counts_mut(resource).rejected += 1;
         self.rejected_total += 1;
         if self.rejected.len() < MAX_LISTED {
-            self.rejected.push(Rejection {
-                resource,
-                id,
-                at,
-                reason,
-            });
+            self.rejected.push(rejection());
         }
     }
 

@@ -15,21 +15,29 @@ const MAX_LOAD: (usize, usize) = (17, 20);
 const MIN_SLOTS: usize = 16;
 
 /// Keys as 128-bit fingerprints in flat open-addressing tables: 16 bytes per slot whatever the
-/// key's length, no pointer to chase. Two independently, randomly keyed SipHashes make a false
-/// duplicate practically impossible (about n² / 2¹²⁹) and keep crafted keys from degrading the
-/// table.
-#[derive(Debug, Default)]
+/// key's length, no pointer to chase. A randomly seeded 128-bit XXH3 makes a false duplicate
+/// practically impossible (about n² / 2¹²⁹) and keeps crafted keys from degrading the table.
+#[derive(Debug)]
 pub(crate) struct SeenKeys {
     /// Empty until the first key, then `1 << SHARD_BITS` shards.
     shards: Vec<Shard>,
-    hashers: [RandomState; 2],
+    seed: u64,
+}
+
+impl Default for SeenKeys {
+    fn default() -> SeenKeys {
+        SeenKeys {
+            shards: Vec::new(),
+            // The standard library's per-process random keys, as a seed.
+            seed: RandomState::new().hash_one(0_u8),
+        }
+    }
 }
 
 impl SeenKeys {
     /// True when `key` was not seen before (and is now).
     pub fn insert(&mut self, key: &str) -> bool {
-        let [high, low] = &self.hashers;
-        let fingerprint = (u128::from(high.hash_one(key)) << 64) | u128::from(low.hash_one(key));
+        let fingerprint = xxhash_rust::xxh3::xxh3_128_with_seed(key.as_bytes(), self.seed);
         if self.shards.is_empty() {
             self.shards.resize_with(1 << SHARD_BITS, Shard::default);
         }

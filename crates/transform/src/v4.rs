@@ -74,6 +74,7 @@ pub(crate) fn page_items<'a>(
         })?;
     match (envelope.error, envelope.data) {
         (Some(error), _) => Err(TransformError::ApiError {
+            source_name: source_name.to_owned(),
             message: error.message.unwrap_or_default(),
             code: error.code,
         }),
@@ -87,14 +88,14 @@ pub(crate) fn page_items<'a>(
 
 /// One image entity to a record. Missing fields are `None`; only a missing id or position stops
 /// it.
-pub(crate) fn image(item: &RawValue) -> Result<Normal<Image>, Reject> {
+pub(crate) fn image(item: &str) -> Result<Normal<Image>, Reject> {
     let reject = |key: Option<String>, reason: String| Reject {
         resource: Resource::Images,
         key,
         reason,
     };
-    let raw: V4Image<'_> = serde_json::from_str(item.get())
-        .map_err(|e| reject(None, format!("not a v4 image: {e}")))?;
+    let raw: V4Image<'_> =
+        serde_json::from_str(item).map_err(|e| reject(None, format!("not a v4 image: {e}")))?;
     let key = raw.id.map(|id| id.0);
     let [lon, lat] = match &raw.geometry {
         None => return Err(reject(key, "missing geometry".into())),
@@ -220,7 +221,7 @@ mod tests {
             {"id":"9","geometry":{"type":"Point","coordinates":[0,0]},
             "computed_geometry":{"type":"Point","coordinates":[0,91]}}]}"#,
         );
-        let full = image(&page[0]).unwrap().record;
+        let full = image(page[0].get()).unwrap().record;
         assert_eq!(full.key, "123");
         assert_eq!((full.lon, full.lat), (1.5, 2.5));
         assert_eq!(
@@ -241,7 +242,7 @@ mod tests {
             full.url.as_deref(),
             Some("https://www.mapillary.com/app/?pKey=123")
         );
-        let bare = image(&page[1]).unwrap().record;
+        let bare = image(page[1].get()).unwrap().record;
         assert_eq!(
             bare,
             model::Image {
@@ -250,7 +251,7 @@ mod tests {
             }
         );
         // A computed position off the globe is left empty and said so; the image stays.
-        let odd = image(&page[2]).unwrap();
+        let odd = image(page[2].get()).unwrap();
         assert_eq!(odd.record.computed_position, None);
         assert_eq!(odd.warnings.len(), 1, "{:?}", odd.warnings);
         assert!(odd.warnings[0].starts_with("computed_geometry left empty: position [0, 91]"));
@@ -264,7 +265,7 @@ mod tests {
         );
         assert!(matches!(
             error,
-            Err(TransformError::ApiError { code: Some(190), ref message }) if message.starts_with("Invalid")
+            Err(TransformError::ApiError { code: Some(190), ref message, .. }) if message.starts_with("Invalid")
         ));
         assert!(matches!(
             page_items(br#"{"paging":{}}"#, "p"),
@@ -285,7 +286,7 @@ mod tests {
             {"id":"c","sequence":"s","captured_at":1,"make":"first","geometry":{"type":"Point","coordinates":[0,0]}},
             {"id":"a","sequence":"s","captured_at":2,"geometry":{"type":"Point","coordinates":[1,0]}}]}"#,
         );
-        let images = page.iter().map(|i| image(i).unwrap()).collect();
+        let images = page.iter().map(|i| image(i.get()).unwrap()).collect();
         let s = sequence(images).unwrap();
         assert_eq!(s.captured_ms, Some(1));
         let s = s.record;

@@ -53,6 +53,7 @@ fn collect(output: &mut Output, record: Record) {
     match record {
         Record::Image(i) => output.images.push(i),
         Record::Sequence(s) => output.sequences.push(s),
+        Record::MapFeature(m) => panic!("an image page holds no map features: {m:?}"),
     }
 }
 
@@ -262,7 +263,7 @@ fn v4_id_listing_has_no_positions_and_is_rejected_item_by_item() {
     let report = t.report();
     assert_eq!(report.images.received, 8);
     assert_eq!(report.images.rejected, 8);
-    assert_eq!(report.rejected[0].id, "148137757289079");
+    assert_eq!(report.rejected[0].id(), "148137757289079");
     assert_eq!(report.rejected[0].reason, "missing geometry");
 }
 
@@ -276,7 +277,7 @@ fn v4_error_bodies_and_other_entities() {
     );
     assert!(matches!(
         limit,
-        Err(TransformError::ApiError { code: Some(4), ref message }) if message == "Application request limit reached"
+        Err(TransformError::ApiError { code: Some(4), ref message, .. }) if message == "Application request limit reached"
     ));
     let token = t.v4_images_page(&read("josm-internal_server_error.json"), &mut |_| {});
     assert!(matches!(

@@ -94,13 +94,15 @@ fn parse_everywhere(bytes: &[u8]) {
     let mut check = |r: Record| match r {
         Record::Image(i) => assert!(!i.key.is_empty() && i.lon.abs() <= 180.0),
         Record::Sequence(s) => assert!(!s.key.is_empty() && !s.coordinates.is_empty()),
+        Record::MapFeature(m) => assert!(!m.id.is_empty() && m.lon.abs() <= 180.0),
     };
     let _ = t.read_geojson(bytes, Path::new("fuzz.geojson"), &mut check);
     let _ = t.v3_page(bytes, &mut check);
     let _ = t.v4_images_page(bytes, &mut check);
     let _ = t.v4_sequence(&[bytes.to_vec()], &mut check);
+    let _ = t.v4_map_features_page(bytes, &mut check);
     let r = t.report();
-    for counts in [&r.images, &r.sequences] {
+    for counts in [&r.images, &r.sequences, &r.map_features] {
         let filtered: u64 = counts.filtered.values().sum();
         assert_eq!(
             counts.received,
@@ -200,6 +202,7 @@ fn the_valid_sample_parses() {
     t.read_geojson(VALID.as_bytes(), Path::new("valid"), &mut |r| match r {
         Record::Image(i) => keys.push(i.key),
         Record::Sequence(s) => keys.push(s.key),
+        Record::MapFeature(m) => panic!("a GeoJSON file has no map features: {m:?}"),
     })
     .unwrap();
     assert_eq!(keys, ["a\"}", "s"]);

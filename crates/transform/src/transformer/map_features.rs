@@ -3,13 +3,11 @@
 
 use model::{MapFeature, Resource};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::{Transformer, position_problem};
-use crate::candidate::{Normal, Reject};
+use crate::candidate::{At, Normal, Reject};
 use crate::json::{Id, RawGeometry};
 use crate::time::parse_rfc3339_ms;
-use crate::{TransformError, v4};
 
 #[derive(Deserialize)]
 struct V4MapFeature<'a> {
@@ -28,53 +26,31 @@ struct V4MapFeature<'a> {
 }
 
 /// A map feature on its way through the checks, with its sighting times in milliseconds.
-struct Parsed {
+#[derive(Debug)]
+pub(crate) struct ParsedMapFeature {
     normal: Normal<MapFeature>,
     first_ms: Option<i64>,
     last_ms: Option<i64>,
 }
 
 impl Transformer {
-    /// Reads a v4 `/map_features` page (`{"data": [...]}`). Map features are deduplicated by
-    /// `id` and filtered by area, `object_values`, `object_types` and date ranges (seen during a
-    /// range: first seen before its end, last seen at or after its start). An `{"error": ...}`
-    /// body is [`TransformError::ApiError`].
-    pub fn v4_map_features_page(
+    /// The map features' checks: a position on the globe, then dedupe by `id` and the filters.
+    pub(super) fn take_map_feature(
         &mut self,
-        body: &[u8],
-        sink: &mut dyn FnMut(MapFeature),
-    ) -> Result<(), TransformError> {
-        let name = self.next_page_name("v4 map features page");
-        for (index, item) in v4::page_items(body, &name)?.into_iter().enumerate() {
-            let fallback = || format!("{name}#{index}");
-            let parsed = match parse(item) {
-                Ok(parsed) => parsed,
-                Err(reject) => {
-                    self.reject(reject, &fallback);
-                    continue;
-                }
-            };
-            let record = &parsed.normal.record;
-            if let Some(reason) = map_feature_problem(record) {
-                let key = record.id.clone();
-                self.reject_keyed(Resource::MapFeatures, key, reason, &fallback);
-                continue;
-            }
-            let filtered_by = self.map_feature_filter(&parsed);
-            let accepted = self.dedupe_and_filter(
-                Resource::MapFeatures,
-                parsed.normal,
-                |m| &m.id,
-                filtered_by,
-            );
-            if let Some(feature) = accepted {
-                sink(feature);
-            }
+        parsed: ParsedMapFeature,
+        at: At<'_>,
+    ) -> Option<MapFeature> {
+        let record = &parsed.normal.record;
+        if let Some(reason) = map_feature_problem(record) {
+            let key = record.id.clone();
+            self.reject_keyed(Resource::MapFeatures, key, reason, at);
+            return None;
         }
-        Ok(())
+        let filtered_by = self.map_feature_filter(&parsed);
+        self.dedupe_and_filter(Resource::MapFeatures, parsed.normal, |m| &m.id, filtered_by)
     }
 
-    fn map_feature_filter(&self, parsed: &Parsed) -> Option<&'static str> {
+    fn map_feature_filter(&self, parsed: &ParsedMapFeature) -> Option<&'static str> {
         let m = &parsed.normal.record;
         let config = &self.config;
         let listed = |list: &[String], value: &Option<String>| {
@@ -109,13 +85,14 @@ impl Transformer {
     }
 }
 
-fn parse(item: &RawValue) -> Result<Parsed, Reject> {
+/// One item of a `/map_features` page to a candidate.
+pub(crate) fn parse_map_feature(item: &str) -> Result<ParsedMapFeature, Reject> {
     let reject = |key: Option<String>, reason: String| Reject {
         resource: Resource::MapFeatures,
         key,
         reason,
     };
-    let raw: V4MapFeature<'_> = serde_json::from_str(item.get())
+    let raw: V4MapFeature<'_> = serde_json::from_str(item)
         .map_err(|e| reject(None, format!("not a v4 map feature: {e}")))?;
     let id = raw.id.map(|id| id.0);
     let [lon, lat] = match &raw.geometry {
@@ -129,7 +106,7 @@ fn parse(item: &RawValue) -> Result<Parsed, Reject> {
     let mut warnings = Vec::new();
     let (first_seen_at, first_ms) = timestamp("first_seen_at", raw.first_seen_at, &mut warnings);
     let (last_seen_at, last_ms) = timestamp("last_seen_at", raw.last_seen_at, &mut warnings);
-    Ok(Parsed {
+    Ok(ParsedMapFeature {
         normal: Normal {
             record: MapFeature {
                 id: id.unwrap_or_default(),
@@ -206,8 +183,12 @@ mod tests {
 
     fn ids(t: &mut Transformer, body: &str) -> Vec<model::MapFeature> {
         let mut out = Vec::new();
-        t.v4_map_features_page(body.as_bytes(), &mut |m| out.push(m))
-            .unwrap();
+        t.v4_map_features_page(body.as_bytes(), &mut |r| {
+            if let crate::Record::MapFeature(m) = r {
+                out.push(m);
+            }
+        })
+        .unwrap();
         out
     }
 
