@@ -592,10 +592,8 @@ async fn a_stored_page_changed_on_disk_is_fetched_again_even_when_it_still_parse
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(Api::V3, &server, &dir.path().join("job"));
     config.per_page = 50;
-    let plan = plan(&config, &[images_query(Area::Bbox(MONTANA))]);
-    let first = fetch(&config, &plan, &NoReporter, &CancellationToken::new())
-        .await
-        .unwrap();
+    let queries = [images_query(Area::Bbox(MONTANA))];
+    let first = run(&config, &queries).await.unwrap();
     assert_eq!(key_set(&first.images), truth);
     // One digit of the first page's body changes: still JSON of the right shape, not the body
     // that arrived. Resuming must not take it for the API's answer.
@@ -612,9 +610,7 @@ async fn a_stored_page_changed_on_disk_is_fetched_again_even_when_it_still_parse
     };
     std::fs::write(&page.path, &log).unwrap();
     let before = requests(&server);
-    let again = fetch(&config, &plan, &NoReporter, &CancellationToken::new())
-        .await
-        .unwrap();
+    let again = run(&config, &queries).await.unwrap();
     assert_eq!(key_set(&again.images), truth);
     assert!(again.stats.requests >= 1, "{:?}", again.stats);
     assert_eq!(requests(&server) - before, again.stats.requests);

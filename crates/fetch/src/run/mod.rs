@@ -33,8 +33,9 @@ pub struct Fetched {
     /// Image pages: plan order, then quadrant order (SW, SE, NW, NE) of split cells, then page
     /// order. Pages of a split cell are not listed, only those of its leaves.
     pub images: Vec<PageRef>,
-    /// v3 sequence pages, one group per page. (v4 sequences are found through their images:
-    /// [`Session::fetch_v4_sequences`].)
+    /// Pages of sequences queries, one group per page: v3 `/sequences` pages; v4, the image
+    /// pages of the query's area (take their `sequence` ids to
+    /// [`Session::fetch_v4_sequences`]).
     pub sequences: Vec<Vec<PageRef>>,
     /// v4 map feature pages, in the order of [`Fetched::images`].
     pub map_features: Vec<PageRef>,
