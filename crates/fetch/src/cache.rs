@@ -1,8 +1,11 @@
 //! The resumable page cache: one append-only log per chain (`<key>.pages`). Each record is a
-//! header line `page<TAB>N<TAB>LEN<TAB>NEXT` (NEXT: the redacted next link or `none`), the
-//! body exactly as the API sent it (LEN bytes), and an end line. A record counts only when it
-//! is complete, so a run killed half way through a page fetches that page again; the next run
-//! cuts the incomplete tail off before appending. Appending to one file per chain instead of
+//! header line `page<TAB>N<TAB>LEN<TAB>ITEMS<TAB>CRC<TAB>NEXT` (ITEMS: the item count the
+//! body validated with on arrival; CRC: the body's CRC-32 in hex; NEXT: the redacted next link
+//! or `none`), the body exactly as the API sent it (LEN bytes), and an end line. A record counts
+//! only when it is complete, so a run killed half way through a page fetches that page again;
+//! the next run cuts the incomplete tail off before appending. Only validated bodies are
+//! stored, so a resumed page is not parsed again: its CRC proves it is the body that validated
+//! (a torn or corrupted record is fetched again). Appending to one file per chain instead of
 //! creating files per page keeps the file system off the fetch's critical path (creating two
 //! files per page halved throughput on this project's ext4). URLs are stored redacted; files
 //! are 0600 in a 0700 folder.
@@ -46,10 +49,23 @@ impl PageRef {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CachedPage {
     pub(crate) page: PageRef,
+    /// Items on the page, as counted when it validated on arrival.
+    pub(crate) items: usize,
+    /// The body's CRC-32 when it was stored.
+    checksum: u32,
     /// The redacted next URL, if any.
     pub(crate) next: Option<String>,
     /// Where the record ends: appending after this page starts here.
     pub(crate) end: u64,
+}
+
+impl CachedPage {
+    /// True when the body on disk is still the one stored (its CRC-32 matches).
+    pub(crate) fn is_intact(&self) -> bool {
+        self.page
+            .read()
+            .is_ok_and(|body| crc32fast::hash(&body) == self.checksum)
+    }
 }
 
 /// The cache folder of one job.
@@ -158,7 +174,9 @@ fn read_record(
     let header_len = reader.read_until(b'\n', &mut header).ok()?;
     let header = std::str::from_utf8(header.strip_suffix(b"\n")?).ok()?;
     let mut fields = header.split('\t');
-    let (Some("page"), Some(n), Some(len), Some(next), None) = (
+    let (Some("page"), Some(n), Some(len), Some(items), Some(checksum), Some(next), None) = (
+        fields.next(),
+        fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
@@ -171,6 +189,8 @@ fn read_record(
         return None;
     }
     let len: u64 = len.parse().ok()?;
+    let items: usize = items.parse().ok()?;
+    let checksum = u32::from_str_radix(checksum, 16).ok()?;
     let offset = at + header_len as u64;
     reader.seek_relative(i64::try_from(len).ok()?).ok()?;
     let mut end = [0u8; RECORD_END.len()];
@@ -181,6 +201,8 @@ fn read_record(
             offset,
             len,
         },
+        items,
+        checksum,
         next: (next != NO_NEXT).then(|| next.to_owned()),
         end: offset + len + RECORD_END.len() as u64,
     })
@@ -194,12 +216,14 @@ pub(crate) struct ChainLog {
 }
 
 impl ChainLog {
-    /// Appends page `page` (its body and the redacted next link). No fsync: the cache guards
-    /// against interrupted runs, not power loss, and a sync per page would cap throughput.
+    /// Appends page `page`: its validated body, the item count it validated with and the
+    /// redacted next link. No fsync: the cache guards against interrupted runs, not power loss,
+    /// and a sync per page would cap throughput.
     pub(crate) fn append(
         &mut self,
         page: u32,
         body: &[u8],
+        items: usize,
         redacted_next: Option<&str>,
     ) -> Result<PageRef, FetchError> {
         // A link never holds a tab or newline (URLs escape them); one that did would not parse.
@@ -207,7 +231,11 @@ impl ChainLog {
             .unwrap_or(NO_NEXT)
             .replace('\t', "%09")
             .replace('\n', "%0A");
-        let header = format!("page\t{page}\t{}\t{next}\n", body.len());
+        let header = format!(
+            "page\t{page}\t{}\t{items}\t{:08x}\t{next}\n",
+            body.len(),
+            crc32fast::hash(body)
+        );
         let mut record = Vec::with_capacity(header.len() + body.len() + RECORD_END.len());
         record.extend_from_slice(header.as_bytes());
         record.extend_from_slice(body);
@@ -278,9 +306,9 @@ mod tests {
         let (dir, cache) = cache();
         let mut log = cache.chain_log("k", 0).unwrap();
         let first = log
-            .append(0, b"{\"features\":[]}", Some("http://h/?client_id=***"))
+            .append(0, b"{\"features\":[]}", 0, Some("http://h/?client_id=***"))
             .unwrap();
-        let second = log.append(1, b"[1,\n2]", None).unwrap();
+        let second = log.append(1, b"[1,\n2]", 2, None).unwrap();
         assert_eq!(first.read().unwrap(), b"{\"features\":[]}");
         assert_eq!(second.read().unwrap(), b"[1,\n2]");
         let pages = cache.load_chain("k").unwrap();
@@ -303,8 +331,8 @@ mod tests {
     fn an_incomplete_record_does_not_count_and_is_cut_off_before_appending() {
         let (_dir, cache) = cache();
         let mut log = cache.chain_log("k", 0).unwrap();
-        log.append(0, b"first", None).unwrap();
-        log.append(1, b"second", None).unwrap();
+        log.append(0, b"first", 1, None).unwrap();
+        log.append(1, b"second", 1, None).unwrap();
         let path = cache.log_path("k");
         // Kill in the middle of the second record: its end line is missing.
         let full = fs::read(&path).unwrap();
@@ -312,7 +340,7 @@ mod tests {
         let pages = cache.load_chain("k").unwrap();
         assert_eq!(pages.len(), 1);
         let mut log = cache.chain_log("k", pages[0].end).unwrap();
-        let again = log.append(1, b"SECOND", None).unwrap();
+        let again = log.append(1, b"SECOND", 1, None).unwrap();
         let pages = cache.load_chain("k").unwrap();
         assert_eq!(pages.len(), 2);
         assert_eq!(pages[1].page, again);
@@ -322,6 +350,27 @@ mod tests {
             pages[1].end,
             "no stale bytes after the last record"
         );
+    }
+
+    #[test]
+    fn a_stored_page_keeps_its_item_count_and_a_changed_byte_is_detected() {
+        let (_dir, cache) = cache();
+        let mut log = cache.chain_log("k", 0).unwrap();
+        log.append(0, b"{\"data\":[1,2,3]}", 3, None).unwrap();
+        log.append(1, b"{\"data\":[4]}", 1, None).unwrap();
+        let pages = cache.load_chain("k").unwrap();
+        assert_eq!(pages.iter().map(|p| p.items).collect::<Vec<_>>(), [3, 1]);
+        assert!(pages.iter().all(CachedPage::is_intact));
+        // Same length, one byte flipped: the record is complete but not the body stored.
+        let path = cache.log_path("k");
+        let mut bytes = fs::read(&path).unwrap();
+        let at = usize::try_from(pages[1].page.offset).unwrap() + 9;
+        bytes[at] = b'5';
+        fs::write(&path, &bytes).unwrap();
+        let pages = cache.load_chain("k").unwrap();
+        assert_eq!(pages.len(), 2);
+        assert!(pages[0].is_intact());
+        assert!(!pages[1].is_intact());
     }
 
     #[test]

@@ -8,7 +8,6 @@ use model::{Api, Area, DateRange};
 use url::Url;
 
 use crate::Secret;
-use crate::pace::SharedPace;
 
 /// How the client talks to the API. [`FetchConfig::new`] fills in the defaults documented on
 /// each field.
@@ -52,9 +51,6 @@ pub struct FetchConfig {
     pub max_body_bytes: u64,
     /// The page cache of this job (created 0700).
     pub cache_dir: PathBuf,
-    /// The run's pace and rate-limit waiting, shared by every fetch made with this
-    /// configuration or a clone of it (a v4 run's image and sequence stages are one run).
-    pub(crate) pace: SharedPace,
 }
 
 impl FetchConfig {
@@ -78,7 +74,6 @@ impl FetchConfig {
             max_rate_limit_wait: Duration::from_secs(900),
             max_body_bytes: 64 << 20,
             cache_dir,
-            pace: SharedPace::default(),
         }
     }
 }
@@ -89,7 +84,7 @@ pub enum QueryResource {
     /// Image points (v3 `/images`; v4 `/images`).
     Images,
     /// Sequences (v3 `/sequences`; v4: image pages whose `sequence` ids the caller then passes
-    /// to [`crate::fetch_v4_sequences`]).
+    /// to [`crate::Session::fetch_v4_sequences`]).
     Sequences,
     /// v4 `/map_features` (traffic signs and point objects).
     MapFeatures,

@@ -30,7 +30,7 @@ pub enum FetchError {
     RateLimitExhausted {
         /// The request, redacted.
         url: String,
-        /// Rate-limit answers this stage of the run received.
+        /// Rate-limit answers the session received.
         answers: u64,
         /// Time the run paused for the rate limit.
         waited: Duration,

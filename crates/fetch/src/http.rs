@@ -16,7 +16,7 @@ use serde::de::IgnoredAny;
 use tokio::sync::{Semaphore, mpsc};
 use url::Url;
 
-use crate::pace::{Pacer, RateLimitDecision, backoff_bound, jitter, parse_retry_after};
+use crate::pace::{Pacer, RateLimitDecision, SharedPace, backoff_bound, jitter, parse_retry_after};
 use crate::plan::Endpoint;
 use crate::{Event, FetchConfig, FetchError, Secret, parse_link_next};
 
@@ -43,11 +43,11 @@ pub(crate) struct Counters {
     pub(crate) retries: AtomicU64,
     pub(crate) bytes: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
-    /// Rate-limit pause time this stage decided, in milliseconds.
+    /// Rate-limit pause time this session decided, in milliseconds.
     pub(crate) rate_limit_wait_ms: AtomicU64,
 }
 
-/// The HTTP side of a run.
+/// The HTTP side of a session.
 #[derive(Debug)]
 pub(crate) struct Http {
     client: reqwest::Client,
@@ -115,8 +115,9 @@ impl Http {
             token: config.token.clone(),
             authorization,
             in_flight: Semaphore::new(concurrency),
+            // One pace per session: every request of the run shares it.
             pace: Pacer::new(
-                config.pace.clone(),
+                SharedPace::default(),
                 config.requests_per_second,
                 config.backoff_initial,
                 config.backoff_max,

@@ -3,8 +3,10 @@
 //! with backoff, waits out the API's rate limit at one shared pace (capped by a client-side
 //! rate limit) and stores every page in a resumable cache.
 //!
-//! [`plan`] is pure (a `check` command prints [`Plan::lines`]); [`fetch`] runs the plan and
-//! returns the page files in a deterministic order for the transform stage. The token is a
+//! [`plan`] is pure (a `check` command prints [`Plan::lines`]); a [`Session`] is one fetch
+//! run (one HTTP client, one pace, one set of counters): it runs the plan and returns the page
+//! files in a deterministic order for the transform stage, then (v4) fetches the sequences the
+//! transform accepted as cells of the same run. [`fetch`] is a session that fetches one plan. The token is a
 //! [`Secret`]: it is never printed, logged or cached, every URL goes through [`redact`], and its
 //! value is masked in whatever the server sends back.
 //!
@@ -27,14 +29,14 @@
 //! ```
 //!
 //! Running it needs a tokio runtime:
-//! `fetch(&config, &plan, &NoReporter, &CancellationToken::new()).await?`.
+//! `fetch(&config, &plan, &NoReporter, &CancellationToken::new()).await?`, or
+//! `Session::start(&config)?` and its methods for a run of several steps.
 
 mod cache;
 mod config;
 mod error;
 mod http;
 mod link;
-mod map_features;
 mod pace;
 mod plan;
 mod report;
@@ -47,5 +49,5 @@ pub use error::FetchError;
 pub use link::parse_link_next;
 pub use plan::{Plan, plan};
 pub use report::{Event, NoReporter, Reporter};
-pub use run::{FetchStats, Fetched, fetch, fetch_v4_sequences};
+pub use run::{FetchStats, Fetched, Session, fetch};
 pub use secret::{Secret, redact};

@@ -24,7 +24,7 @@ const MIN_RATE: f64 = 0.1;
 /// Departures remembered to measure the rate of an unpaced run at its first rate limit.
 const RECENT_DEPARTURES: usize = 32;
 
-/// The pace state of one run; clones share it (a run's two fetch stages use one pace).
+/// The pace state of one session (its clones share it).
 #[derive(Clone, Default)]
 pub(crate) struct SharedPace(Arc<Mutex<PaceState>>);
 
@@ -82,7 +82,7 @@ pub(crate) enum RateLimitDecision {
     GiveUp { wait: Duration, waited: Duration },
 }
 
-/// One fetch stage's view of the shared pace, with the run's settings.
+/// A session's view of its pace, with the run's settings.
 #[derive(Debug)]
 pub(crate) struct Pacer {
     shared: SharedPace,

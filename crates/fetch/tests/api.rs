@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use fetch::{
     Event, FetchConfig, FetchError, Fetched, NoReporter, PageRef, Query, QueryResource, Reporter,
-    Secret, fetch, fetch_v4_sequences, plan,
+    Secret, Session, fetch, plan,
 };
 use mock_api::{FaultConfig, FaultKind, MockConfig, MockServer, World};
 use model::{Api, Area, Bbox};
@@ -585,6 +585,47 @@ async fn an_interrupted_run_resumes_from_the_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_page_changed_on_disk_is_fetched_again_even_when_it_still_parses() {
+    let world = World::demo();
+    let truth = truth_in(&world, MONTANA);
+    let server = start(world, 10_000, FaultConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(Api::V3, &server, &dir.path().join("job"));
+    config.per_page = 50;
+    let queries = [images_query(Area::Bbox(MONTANA))];
+    let first = run(&config, &queries).await.unwrap();
+    assert_eq!(key_set(&first.images), truth);
+    // One digit of the first page's body changes: still JSON of the right shape, not the body
+    // that arrived. Resuming must not take it for the API's answer.
+    let page = &first.images[0];
+    let original = page.read().unwrap();
+    let mut log = std::fs::read(&page.path).unwrap();
+    let body =
+        usize::try_from(page.offset).unwrap()..usize::try_from(page.offset + page.len).unwrap();
+    let digit = body.clone().find(|&i| log[i].is_ascii_digit()).unwrap();
+    log[digit] = if log[digit] == b'9' {
+        b'8'
+    } else {
+        log[digit] + 1
+    };
+    std::fs::write(&page.path, &log).unwrap();
+    let before = requests(&server);
+    let again = run(&config, &queries).await.unwrap();
+    assert_eq!(key_set(&again.images), truth);
+    assert!(again.stats.requests >= 1, "{:?}", again.stats);
+    assert_eq!(requests(&server) - before, again.stats.requests);
+    assert_eq!(
+        again.stats.pages_from_cache,
+        again.stats.pages - again.stats.requests
+    );
+    assert_eq!(
+        again.images[0].read().unwrap(),
+        original,
+        "the page stored again is the API's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_run_follows_cached_links_on_the_api_s_new_address() {
     // `--mock` starts the mock on a new port each run: cached next links must follow the API.
     let first_server = start(World::demo(), 10_000, FaultConfig::default()).await;
@@ -726,7 +767,13 @@ async fn v4_creator_and_sequence_searches_follow_paging_next() {
     config.v4_limit = 10;
     let mut query = images_query(Area::Bbox(MONTANA));
     query.usernames = vec![user.username.clone()];
-    let fetched = run(&config, &[query]).await.unwrap();
+    // One session: the creator search, then the sequences by id, as one run.
+    let cancel = CancellationToken::new();
+    let mut session = Session::start(&config).unwrap();
+    let fetched = session
+        .fetch(&plan(&config, &[query]), &NoReporter, &cancel)
+        .await
+        .unwrap();
     assert_eq!(key_set(&fetched.images), truth);
     assert!(
         fetched.stats.pages as usize >= truth.len() / 10,
@@ -735,13 +782,25 @@ async fn v4_creator_and_sequence_searches_follow_paging_next() {
 
     let mut ids: Vec<String> = sequences.iter().rev().map(|s| s.key.clone()).collect();
     ids.push(ids[0].clone());
-    let fetched = fetch_v4_sequences(&config, &ids, &NoReporter, &CancellationToken::new())
+    let groups = session
+        .fetch_v4_sequences(&ids, &NoReporter, &cancel)
         .await
         .unwrap();
     let mut expected = sequences.clone();
     expected.sort_by(|a, b| a.key.cmp(&b.key));
-    assert_eq!(fetched.sequences.len(), 3);
-    for (group, sequence) in fetched.sequences.iter().zip(&expected) {
+    assert_eq!(groups.len(), 3);
+    // The session's counters are one total: the image pages, then every sequence page.
+    let total = session.stats();
+    let sequence_pages: usize = groups.iter().map(Vec::len).sum();
+    assert_eq!(
+        total.pages as usize,
+        fetched.stats.pages as usize + sequence_pages
+    );
+    assert_eq!(
+        total.requests, total.pages,
+        "no faults: one request per page"
+    );
+    for (group, sequence) in groups.iter().zip(&expected) {
         let keys: Vec<String> = sequence.images.iter().map(|i| i.key.clone()).collect();
         assert_eq!(keys_of(group), keys, "capture order, all pages");
         assert!(group.len() > 1);

@@ -157,7 +157,9 @@ pub fn run_job(
         fetch::remove_cache(&config.cache_dir)?;
     }
     let plan = fetch::plan(&config, &plan::queries(job));
-    let fetched = runtime.block_on(fetch::fetch(&config, &plan, progress, cancel))?;
+    // One fetch run for the whole job: the plan now, the v4 sequences the images name later.
+    let mut session = fetch::Session::start(&config)?;
+    let fetched = runtime.block_on(session.fetch(&plan, progress, cancel))?;
     let mut transformer = Transformer::new(plan::transform_config(job, &fetched.resolved_userkeys));
     let mut taps = Taps {
         preview: Preview::new(&job.areas.iter().map(|a| a.area).collect::<Vec<_>>()),
@@ -186,8 +188,7 @@ pub fn run_job(
         pipeline.close()?;
     }
 
-    let mut fetch_stats = vec![fetched.stats.clone()];
-    let mut warnings = fetched.warnings.clone();
+    let warnings = fetched.warnings.clone();
     if job.sequences {
         let groups = match job.api {
             Api::V3 => fetched.sequences,
@@ -198,11 +199,7 @@ pub fn run_job(
                     .accepted_sequence_ids()
                     .map(str::to_owned)
                     .collect();
-                let more =
-                    runtime.block_on(fetch::fetch_v4_sequences(&config, &ids, progress, cancel))?;
-                fetch_stats.push(more.stats.clone());
-                warnings.extend(more.warnings);
-                more.sequences
+                runtime.block_on(session.fetch_v4_sequences(&ids, progress, cancel))?
             }
         };
         pipeline.open(&[Resource::Sequences, Resource::SequencePoints])?;
@@ -251,7 +248,7 @@ pub fn run_job(
         job,
         &layers,
         transformer.report(),
-        &fetch_stats,
+        &[session.stats()],
         warnings,
         diff,
         started.elapsed(),

@@ -330,16 +330,12 @@ fn mock_records(server: &MockServer) -> Records {
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let cancel = CancellationToken::new();
+    let mut session = fetch::Session::start(&config).unwrap();
     let fetched = runtime
-        .block_on(fetch::fetch(&config, &plan, &NoReporter, &cancel))
+        .block_on(session.fetch(&plan, &NoReporter, &cancel))
         .unwrap();
     let sequences = runtime
-        .block_on(fetch::fetch_v4_sequences(
-            &config,
-            &[RECORDED_SEQUENCE.to_owned()],
-            &NoReporter,
-            &cancel,
-        ))
+        .block_on(session.fetch_v4_sequences(&[RECORDED_SEQUENCE.to_owned()], &NoReporter, &cancel))
         .unwrap();
     let mut records = Records::default();
     let mut t = transformer();
@@ -347,7 +343,7 @@ fn mock_records(server: &MockServer) -> Records {
         t.v4_images_page(&page.read().unwrap(), &mut records.sink())
             .unwrap();
     }
-    for group in &sequences.sequences {
+    for group in &sequences {
         let pages: Vec<Vec<u8>> = group.iter().map(|p| p.read().unwrap()).collect();
         t.v4_sequence(&pages, &mut records.sink()).unwrap();
     }

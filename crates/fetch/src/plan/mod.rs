@@ -1,273 +1,19 @@
 //! Planning: queries become cells, each one request chain. Pure, no I/O.
 
+mod cell;
+mod layout;
+mod map_features;
+mod query;
+
 use std::sync::Arc;
 
 use model::{Api, Area, Bbox, format_epoch_ms};
-use sha2::{Digest, Sha256};
-use url::Url;
 
-use crate::{FetchConfig, Query, QueryResource, Secret};
+pub(crate) use cell::{Cell, Endpoint, SplitRule, V4_IMAGE_FIELDS};
+use layout::Layout;
+pub(crate) use query::PlannedQuery;
 
-/// The fields every v4 image request asks for (only `id` comes back unless listed). Image node
-/// fields only: a search parameter such as `organization_id` is no field, and the API refuses
-/// the whole request for it (HTTP 400, code 100).
-pub(crate) const V4_IMAGE_FIELDS: &str = "id,geometry,captured_at,compass_angle,sequence,creator,\
-    make,model,is_pano,computed_geometry,computed_compass_angle";
-
-/// Cells narrower and lower than twice this cannot be split further.
-const MIN_CELL_SIDE_DEG: f64 = 1e-6;
-
-/// An API endpoint and the shape of its 200 bodies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Endpoint {
-    /// v3 `/images`: a FeatureCollection.
-    V3Images,
-    /// v3 `/sequences`: a FeatureCollection.
-    V3Sequences,
-    /// v3 `/users`: a JSON array.
-    V3Users,
-    /// v4 `/images`: `{"data": [...], "paging": {"next"}}`.
-    V4Images,
-    /// v4 `/map_features`: `{"data": [...]}`, like `/images`.
-    V4MapFeatures,
-}
-
-impl Endpoint {
-    fn path(self) -> &'static str {
-        match self {
-            Endpoint::V3Images | Endpoint::V4Images => "images",
-            Endpoint::V3Sequences => "sequences",
-            Endpoint::V3Users => "users",
-            Endpoint::V4MapFeatures => "map_features",
-        }
-    }
-}
-
-/// When a cell is replaced by its quadrants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SplitRule {
-    /// Never (paging follows `next` to the end).
-    Never,
-    /// v3: when the chain's items reach the result cap.
-    ChainReaches(usize),
-    /// v4 bbox search: when one page holds the limit (it does not paginate).
-    PageReaches(usize),
-}
-
-/// One request chain: the first request, then its next links.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Cell {
-    /// For progress lines.
-    pub(crate) label: String,
-    /// The label of the query it belongs to (its split cells too), for per-query progress.
-    pub(crate) query: Arc<str>,
-    pub(crate) resource: QueryResource,
-    pub(crate) endpoint: Endpoint,
-    /// Sent as `bbox` (or v3 `closeto` + `radius`); `None` for non-spatial requests.
-    pub(crate) area: Option<Area>,
-    /// Every other parameter, no token.
-    pub(crate) params: Vec<(&'static str, String)>,
-    pub(crate) split: SplitRule,
-}
-
-impl Cell {
-    /// The first request's parameters, sorted by name (then value): the canonical form.
-    pub(crate) fn sorted_params(&self) -> Vec<(&'static str, String)> {
-        let mut params = self.params.clone();
-        match self.area {
-            Some(Area::Bbox(b)) => params.push(("bbox", format_bbox(b))),
-            Some(Area::Closeto { center, radius_m }) => {
-                params.push(("closeto", format!("{},{}", center[0], center[1])));
-                params.push(("radius", radius_m.to_string()));
-            }
-            None => {}
-        }
-        params.sort();
-        params
-    }
-
-    /// `GET /images?a=1&b=2`, no token: the canonical request.
-    pub(crate) fn describe(&self) -> String {
-        let query: Vec<String> = self
-            .sorted_params()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("GET /{}?{}", self.endpoint.path(), query.join("&"))
-    }
-
-    /// The cache key: a hash of the API and the canonical request.
-    pub(crate) fn cache_key(&self, api: Api) -> String {
-        let digest = Sha256::digest(format!("{} {}", api.as_str(), self.describe()));
-        digest.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// The first request's URL, with the v3 `client_id`.
-    pub(crate) fn url(&self, api: Api, base: &Url, token: &Secret) -> Url {
-        let mut url = base.clone();
-        let path = format!(
-            "{}/{}",
-            base.path().trim_end_matches('/'),
-            self.endpoint.path()
-        );
-        url.set_path(&path);
-        url.set_fragment(None);
-        {
-            let mut query = url.query_pairs_mut();
-            query.clear();
-            for (k, v) in self.sorted_params() {
-                query.append_pair(k, &v);
-            }
-            if api == Api::V3 {
-                query.append_pair("client_id", token.expose());
-            }
-        }
-        url
-    }
-
-    /// The four quadrant cells (SW, SE, NW, NE), or `None` at the minimum cell side.
-    pub(crate) fn quadrants(&self) -> Option<[Cell; 4]> {
-        let b = self.area?.bounding_box();
-        if (b[2] - b[0]).max(b[3] - b[1]) < 2.0 * MIN_CELL_SIDE_DEG {
-            return None;
-        }
-        let names = ["SW", "SE", "NW", "NE"];
-        let quadrants = model::quadrants(b);
-        Some(std::array::from_fn(|i| Cell {
-            label: format!("{} {}", self.label, names[i]),
-            area: Some(Area::Bbox(quadrants[i])),
-            ..self.clone()
-        }))
-    }
-}
-
-fn format_bbox(b: Bbox) -> String {
-    format!("{},{},{},{}", b[0], b[1], b[2], b[3])
-}
-
-/// How a query's area is laid out in cells.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Layout {
-    /// One cell for the whole area.
-    Single(Area),
-    /// `columns * rows` equal boxes, row by row from the south-west corner.
-    Grid {
-        bbox: Bbox,
-        columns: usize,
-        rows: usize,
-    },
-}
-
-impl Layout {
-    /// A grid of equal cells each at most `max_area` square degrees, as square as possible.
-    pub(crate) fn grid(bbox: Bbox, max_area: f64) -> Layout {
-        let side = max_area.sqrt();
-        let count = |extent: f64| {
-            if side.is_finite() && side > 0.0 {
-                // The epsilon keeps 0.15 / 0.05 = 3.0000000000000004 at 3 columns; the cast
-                // saturates, and a grid that large is the caller's choice.
-                ((extent / side - 1e-9).ceil() as usize).max(1)
-            } else {
-                1
-            }
-        };
-        Layout::Grid {
-            bbox,
-            columns: count(bbox[2] - bbox[0]),
-            rows: count(bbox[3] - bbox[1]),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Layout::Single(_) => 1,
-            Layout::Grid { columns, rows, .. } => columns.saturating_mul(*rows),
-        }
-    }
-
-    fn area(&self, index: usize) -> Area {
-        match *self {
-            Layout::Single(area) => area,
-            Layout::Grid {
-                bbox,
-                columns,
-                rows,
-            } => {
-                let (column, row) = (index % columns, index / columns);
-                let width = (bbox[2] - bbox[0]) / columns as f64;
-                let height = (bbox[3] - bbox[1]) / rows as f64;
-                // The last column and row end exactly on the area's edge despite rounding.
-                let edge = |start: f64, step: f64, i: usize, n: usize, end: f64| {
-                    if i == n { end } else { start + step * i as f64 }
-                };
-                Area::Bbox([
-                    edge(bbox[0], width, column, columns, bbox[2]),
-                    edge(bbox[1], height, row, rows, bbox[3]),
-                    edge(bbox[0], width, column + 1, columns, bbox[2]),
-                    edge(bbox[1], height, row + 1, rows, bbox[3]),
-                ])
-            }
-        }
-    }
-}
-
-/// One query after planning: its cells are generated on demand, so a huge area costs no memory.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PlannedQuery {
-    /// The cell template: everything but the area.
-    pub(crate) template: Cell,
-    pub(crate) layout: Layout,
-    /// v3 usernames to resolve to userkeys before the first request.
-    pub(crate) usernames: Vec<String>,
-    /// v3 userkeys given by the job.
-    pub(crate) userkeys: Vec<String>,
-}
-
-impl PlannedQuery {
-    /// The initial cells, with the v3 user filter `userkeys` (if any) applied.
-    pub(crate) fn cells<'a>(&'a self, userkeys: &'a [String]) -> impl Iterator<Item = Cell> + 'a {
-        let count = self.layout.len();
-        (0..count).map(move |index| {
-            let mut cell = self.template.clone();
-            if count > 1 {
-                cell.label = format!("{} cell {}/{count}", cell.label, index + 1);
-            }
-            cell.area = Some(self.layout.area(index));
-            if !userkeys.is_empty() {
-                cell.params.push(("userkeys", userkeys.join(",")));
-            }
-            cell
-        })
-    }
-
-    pub(crate) fn label(&self) -> &str {
-        &self.template.label
-    }
-
-    /// True when both send the same requests (their labels aside): they would share every
-    /// cell's cache key, and so its log.
-    fn same_requests(&self, other: &PlannedQuery) -> bool {
-        let unlabelled = |cell: &Cell| Cell {
-            label: String::new(),
-            query: Arc::from(""),
-            ..cell.clone()
-        };
-        unlabelled(&self.template) == unlabelled(&other.template)
-            && self.layout == other.layout
-            && self.usernames == other.usernames
-            && self.userkeys == other.userkeys
-    }
-
-    /// The query's label in progress events.
-    pub(crate) fn query(&self) -> &Arc<str> {
-        &self.template.query
-    }
-
-    /// The number of initial cells.
-    pub(crate) fn cell_count(&self) -> usize {
-        self.layout.len()
-    }
-}
+use crate::{FetchConfig, Query, QueryResource};
 
 /// The cells a run starts with (cap splitting adds more while it runs).
 #[derive(Debug, Clone, PartialEq)]
@@ -318,7 +64,7 @@ pub fn plan(config: &FetchConfig, queries: &[Query]) -> Plan {
     let all = queries
         .iter()
         .flat_map(|query| match (config.api, query.resource) {
-            (_, QueryResource::MapFeatures) => vec![crate::map_features::plan(config, query)],
+            (_, QueryResource::MapFeatures) => vec![map_features::plan(config, query)],
             (Api::V3, _) => vec![plan_v3(config, query)],
             (Api::V4, _) => plan_v4(config, query),
         });
@@ -436,6 +182,8 @@ fn bbox_area(b: Bbox) -> f64 {
 mod tests {
     use super::*;
     use model::DateRange;
+
+    use crate::Secret;
 
     fn config(api: Api) -> FetchConfig {
         let base = match api {
@@ -613,26 +361,5 @@ mod tests {
         );
         assert_eq!(plan.queries.len(), 2);
         assert_eq!(plan.queries[0].label(), "a/images + b/images");
-    }
-
-    #[test]
-    fn quadrants_stop_at_the_minimum_side() {
-        let cell = Cell {
-            label: "c".into(),
-            query: "c".into(),
-            resource: QueryResource::Images,
-            endpoint: Endpoint::V3Images,
-            area: Some(Area::Bbox([0.0, 0.0, 1.0, 1.0])),
-            params: Vec::new(),
-            split: SplitRule::ChainReaches(10),
-        };
-        let quadrants = cell.quadrants().unwrap();
-        assert_eq!(quadrants[3].label, "c NE");
-        assert_eq!(quadrants[3].area, Some(Area::Bbox([0.5, 0.5, 1.0, 1.0])));
-        let tiny = Cell {
-            area: Some(Area::Bbox([0.0, 0.0, 1.5e-6, 1.5e-6])),
-            ..cell
-        };
-        assert!(tiny.quadrants().is_none());
     }
 }

@@ -1,6 +1,8 @@
 //! Planning v4 map feature queries: `/map_features` bbox cells, split at the limit like images.
 
-use crate::plan::{Cell, Endpoint, Layout, PlannedQuery, SplitRule};
+use super::cell::{Cell, Endpoint, SplitRule};
+use super::layout::Layout;
+use super::query::PlannedQuery;
 use crate::{FetchConfig, Query};
 
 /// The fields every map feature request asks for (only `id` comes back unless listed); the
