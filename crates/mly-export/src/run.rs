@@ -248,7 +248,7 @@ pub fn run_job(
         job,
         &layers,
         transformer.report(),
-        &[session.stats()],
+        &session.stats(),
         warnings,
         diff,
         started.elapsed(),
