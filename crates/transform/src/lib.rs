@@ -52,9 +52,9 @@ mod transformer;
 mod v3;
 mod v4;
 
-pub use candidate::{At, Candidate};
+pub use candidate::At;
 pub use config::{LookAt, TransformConfig};
 pub use error::TransformError;
 pub use report::{Counts, MAX_LISTED, Rejection, TransformReport, Warning};
 pub use sink::{Record, RecordSink};
-pub use transformer::Transformer;
+pub use transformer::{Candidate, Transformer};

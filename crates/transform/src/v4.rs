@@ -5,10 +5,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::TransformError;
-use crate::candidate::{Normal, Reject};
+use crate::candidate::{Normal, Reject, position_problem};
 use crate::json::{Id, RawGeometry};
 use crate::link;
-use crate::transformer::position_problem;
 
 #[derive(Deserialize)]
 struct Envelope<'a> {

@@ -4,7 +4,7 @@ use model::{Image, Position, Resource, Sequence};
 
 use super::Transformer;
 use crate::Rejection;
-use crate::candidate::{At, Normal, Reject};
+use crate::candidate::{At, Normal, Reject, position_problem};
 
 impl Transformer {
     pub(super) fn reject(&mut self, reject: Reject, at: At<'_>) {
@@ -218,12 +218,4 @@ fn sequence_problem(sequence: &Sequence, max_vertices: usize) -> Option<String> 
             .enumerate()
             .find_map(|(i, &p)| position_problem(p).map(|r| format!("vertex {i}: {r}")))
     }
-}
-
-pub(crate) fn position_problem([lon, lat]: Position) -> Option<String> {
-    let valid = lon.is_finite()
-        && lat.is_finite()
-        && (-180.0..=180.0).contains(&lon)
-        && (-90.0..=90.0).contains(&lat);
-    (!valid).then(|| format!("position [{lon}, {lat}] is outside lon -180..180, lat -90..90"))
 }

@@ -12,9 +12,10 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::Candidate;
 use super::Transformer;
 use crate::TransformError;
-use crate::candidate::{At, Candidate};
+use crate::candidate::At;
 use crate::scan::{self, FeatureHandler, Halt, Source};
 use crate::sink::RecordSink;
 

@@ -4,8 +4,8 @@
 use model::{MapFeature, Resource};
 use serde::Deserialize;
 
-use super::{Transformer, position_problem};
-use crate::candidate::{At, Normal, Reject};
+use super::Transformer;
+use crate::candidate::{At, Normal, Reject, position_problem};
 use crate::json::{Id, RawGeometry};
 use crate::time::parse_rfc3339_ms;
 

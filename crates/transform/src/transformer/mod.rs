@@ -11,7 +11,7 @@ use std::path::Path;
 
 use model::Image;
 
-use crate::candidate::{At, Candidate, Normal, Parsed};
+use crate::candidate::{At, Normal, Reject};
 use crate::scan::{self, FeatureHandler, Halt, Source};
 use crate::seen::SeenKeys;
 use crate::sink::{Record, RecordSink};
@@ -23,8 +23,42 @@ mod geojson_file;
 mod map_features;
 mod v4_sequences;
 
-pub(crate) use checks::position_problem;
-pub(crate) use map_features::{ParsedMapFeature, parse_map_feature};
+use map_features::ParsedMapFeature;
+
+/// One input record parsed and normalised, not yet checked: what a page reader (or a parsing
+/// thread) makes of one element before [`Transformer::transform_one`] rejects, dedupes
+/// and filters it. Parsing needs no transformer, so it may run on any thread.
+#[derive(Debug)]
+pub struct Candidate(Parsed);
+
+/// What a [`Candidate`] holds.
+#[derive(Debug)]
+enum Parsed {
+    /// A v3 feature or a GeoJSON file's feature (a Point image or a LineString sequence).
+    V3(Result<V3Record, Reject>),
+    /// A v4 `/images` entity.
+    V4Image(Result<Normal<Image>, Reject>),
+    /// A v4 `/map_features` entity.
+    MapFeature(Result<ParsedMapFeature, Reject>),
+}
+
+impl Candidate {
+    /// Exactly one element of a FeatureCollection (v3 page or GeoJSON file): a Point is an
+    /// image, a LineString a sequence.
+    pub fn v3_feature(bytes: &[u8]) -> Candidate {
+        Candidate(Parsed::V3(v3::feature(bytes)))
+    }
+
+    /// One item of a v4 `/images` page's `data`.
+    pub fn v4_image(item: &str) -> Candidate {
+        Candidate(Parsed::V4Image(v4::image(item)))
+    }
+
+    /// One item of a v4 `/map_features` page's `data`.
+    pub fn v4_map_feature(item: &str) -> Candidate {
+        Candidate(Parsed::MapFeature(map_features::parse_map_feature(item)))
+    }
+}
 
 /// Turns API pages and GeoJSON files into records. Every record goes through the same steps:
 /// reject (invalid), dedupe (by key, first occurrence wins), filter, accept; the
@@ -196,7 +230,7 @@ struct V3Features<'t, 's, S: RecordSink + ?Sized> {
 }
 
 impl<S: RecordSink + ?Sized> V3Features<'_, '_, S> {
-    fn take(&mut self, parsed: Result<V3Record, crate::candidate::Reject>, index: u64) -> Halt {
+    fn take(&mut self, parsed: Result<V3Record, Reject>, index: u64) -> Halt {
         let at = At {
             source: self.source_name,
             index: Some(index),
