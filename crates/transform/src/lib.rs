@@ -46,7 +46,6 @@ mod link;
 mod report;
 mod scan;
 mod seen;
-mod time;
 mod transformer;
 mod v3;
 mod v4;

@@ -169,6 +169,21 @@ impl OutputFile {
     }
 }
 
+/// What the `csv` crate's writer writes through.
+impl io::Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// The error of a call out of order (`write` before `begin`, ...) on the sink of `path`.
 fn out_of_order(path: &Path, problem: &'static str) -> WriteError {
     WriteError::SinkOrder {

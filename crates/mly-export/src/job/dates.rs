@@ -1,4 +1,5 @@
-//! `[[date_ranges]]`: dates and RFC 3339 times, parsed to epoch milliseconds.
+//! `[[date_ranges]]`: dates and RFC 3339 times, parsed to epoch milliseconds by the same rules
+//! as the records' timestamps (`model::parse_date_or_timestamp_ms`).
 
 use std::ops::Range;
 
@@ -78,7 +79,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        match parse_instant(&text) {
+        match model::parse_date_or_timestamp_ms(&text) {
             Some(ms) => Some((ms, text)),
             None => {
                 self.error(
@@ -93,19 +94,4 @@ impl Checker<'_> {
             }
         }
     }
-}
-
-/// A date (`2016-03-28`, midnight UTC) or an RFC 3339 time, as ms since the epoch.
-pub fn parse_instant(text: &str) -> Option<i64> {
-    if text.len() == 10
-        && let Ok(date) = text.parse::<jiff::civil::Date>()
-    {
-        return date
-            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp().as_millisecond());
-    }
-    text.parse::<jiff::Timestamp>()
-        .ok()
-        .map(|t| t.as_millisecond())
 }

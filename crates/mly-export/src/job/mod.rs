@@ -22,7 +22,6 @@ mod suggest;
 mod types;
 
 use checker::Checker;
-pub use dates::parse_instant;
 pub use errors::{JobError, JobErrors};
 pub use map_features::{MapFeatureKeys, OBJECT_TYPES};
 pub use types::{DEFAULT_LOOKAT_TOLERANCE_DEG, Job, JobArea, JobDateRange};

@@ -8,8 +8,8 @@ use serde_json::value::RawValue;
 use super::{Transformer, position_problem};
 use crate::candidate::{Normal, Reject};
 use crate::json::{Id, RawGeometry};
-use crate::time::parse_rfc3339_ms;
 use crate::{TransformError, v4};
+use model::parse_timestamp_ms as parse_rfc3339_ms;
 
 #[derive(Deserialize)]
 struct V4MapFeature<'a> {
