@@ -1,5 +1,5 @@
 //! Each top-level key's rule: `name`, `api`, `resources`, `formats`, the user lists, `lookat`,
-//! `pano`, `whole_sequences` and the run options; [`Checker::job`] puts a job together.
+//! `pano`, `whole_sequences` and the run options; `Checker::job` puts a job together.
 
 use std::num::NonZeroU32;
 use std::ops::Range;

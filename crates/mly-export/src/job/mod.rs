@@ -3,10 +3,10 @@
 //! The TOML is walked by hand over `toml`'s spanned tree instead of `serde` so that *every*
 //! problem is reported at once, each with its line, column, key and what would be right.
 //!
-//! One module per concern: [`types`] (what a valid job is), [`errors`] (problems and their
-//! caret display), [`checker`] (walking the spanned TOML, reading values), [`keys`] (each
-//! top-level key's rule), [`areas`], [`dates`], [`suggest`] (unknown keys, pasted tokens) and
-//! [`map_features`]. The rule modules add methods to one `Checker`; none imports another.
+//! One module per concern: `types` (what a valid job is), `errors` (problems and their
+//! caret display), `checker` (walking the spanned TOML, reading values), `keys` (each
+//! top-level key's rule), `areas`, `dates`, `suggest` (unknown keys, pasted tokens) and
+//! `map_features`. The rule modules add methods to one `Checker`; none imports another.
 
 use std::path::Path;
 

@@ -1,4 +1,4 @@
-//! What a valid job is: the types [`super::parse`] returns.
+//! What a valid job is: the types `super::parse` returns.
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
