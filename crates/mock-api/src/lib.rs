@@ -30,19 +30,21 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod api;
+mod config;
 mod error;
+mod faults;
 mod geo;
 mod http;
-mod map_features;
 mod params;
 mod server;
-mod v3;
-mod v4;
+mod stats;
 mod world;
 
-pub use map_features::{DEMO_CAMPUS_BBOX, DENSE_SPOT_FEATURES, MockMapFeature};
-pub use server::{
-    ACCESS_TOKEN, CLIENT_ID, FaultConfig, FaultKind, MockConfig, MockServer, MockStats, Outage,
-    RateLimitAnswer,
+pub use config::{ACCESS_TOKEN, CLIENT_ID, FaultConfig, MockConfig, Outage, RateLimitAnswer};
+pub use server::MockServer;
+pub use stats::{FaultKind, MockStats};
+pub use world::{
+    Cluster, DEMO_CAMPUS_BBOX, DENSE_SPOT_FEATURES, MockImage, MockMapFeature, MockSequence,
+    MockUser, World, WorldConfig,
 };
-pub use world::{Cluster, MockImage, MockSequence, MockUser, World, WorldConfig};

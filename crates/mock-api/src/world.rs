@@ -7,7 +7,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::geo::{bearing_deg, haversine_m, offset};
-use crate::map_features::{self, MockMapFeature};
+
+mod map_features;
+
+pub use map_features::{DEMO_CAMPUS_BBOX, DENSE_SPOT_FEATURES, MockMapFeature};
 
 /// Everything the mock knows. v3 and v4 both describe this one world.
 #[derive(Debug, Clone, PartialEq)]

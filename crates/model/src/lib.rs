@@ -30,7 +30,7 @@ pub use schema::{
     COORDINATE_PROPERTIES, Feature, Field, FieldKind, Geometry, GeometryType, Position, Schema,
     Value,
 };
-pub use time::format_epoch_ms;
+pub use time::{format_epoch_ms, is_xsd_date_time, parse_date_or_timestamp_ms, parse_timestamp_ms};
 
 use serde::{Deserialize, Serialize};
 

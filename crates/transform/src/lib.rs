@@ -47,7 +47,6 @@ mod report;
 mod scan;
 mod seen;
 mod sink;
-mod time;
 mod transformer;
 mod v3;
 mod v4;

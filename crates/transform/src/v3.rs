@@ -7,7 +7,6 @@ use serde_json::Value;
 use crate::candidate::{Normal, Reject};
 use crate::json::{self, Properties, RawGeometry};
 use crate::link;
-use crate::time::parse_rfc3339_ms;
 
 /// One v3 feature, of either resource.
 #[derive(Debug)]
@@ -247,7 +246,7 @@ fn timestamp(
     let Some(text) = value else {
         return (None, None);
     };
-    match parse_rfc3339_ms(&text) {
+    match model::parse_timestamp_ms(&text) {
         // The API's own form is already canonical: keep it rather than format it again.
         Some(ms) if is_canonical(&text) => (Some(text), Some(ms)),
         Some(ms) => (Some(model::format_epoch_ms(ms)), Some(ms)),

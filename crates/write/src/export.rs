@@ -13,9 +13,10 @@ use model::{Format, Resource};
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 use rustix::io::Errno;
 
-use crate::gpkg::{GeoPackage, GpkgSink};
+use crate::formats::gpkg::{GeoPackage, GpkgSink};
+use crate::formats::open_sink;
 use crate::manifest::{MANIFEST_FILE, write_manifest};
-use crate::sink::{FeatureSink, WriteOptions, open_sink};
+use crate::sink::{FeatureSink, WriteOptions};
 use crate::{LayerSummary, LayerWriter, WriteError};
 
 /// A folder being filled with one export, to be committed as `<out>/<name>`.

@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 use model::{Feature, Format, Resource, Schema};
 
 use crate::WriteError;
-use crate::sink::{FeatureSink, SinkSummary, WriteOptions, Written, open_sink};
+use crate::formats::open_sink;
+use crate::sink::{FeatureSink, SinkSummary, WriteOptions, Written};
 
 /// Features per batch sent to the format threads.
 const BATCH: usize = 1024;

@@ -37,27 +37,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod csv;
 mod export;
-mod geojson;
-mod gpkg;
-mod gpx;
+mod formats;
 mod layer;
 mod manifest;
 mod map_page;
 mod preview;
-mod shapefile;
 mod sink;
 
 pub use export::ExportDir;
-pub use gpx::GPX_EXTENSION_NAMESPACE;
+pub use formats::{GPX_EXTENSION_NAMESPACE, open_sink};
 pub use layer::{LayerIssue, LayerSummary, LayerWriter, MAX_LISTED_ISSUES};
 pub use manifest::read_previous_manifest;
 pub use map_page::{MAP_DATA_FILE, MAX_MAP_POSITIONS, MapPage};
 pub use preview::Preview;
-pub use sink::{
-    FeatureSink, Replacement, SinkSummary, Truncation, WriteOptions, Written, open_sink,
-};
+pub use sink::{FeatureSink, Replacement, SinkSummary, Truncation, WriteOptions, Written};
 
 use std::path::PathBuf;
 

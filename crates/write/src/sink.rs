@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
-use model::{Feature, Format, Geometry, GeometryType, Position, Resource, Schema};
+use model::{Feature, Format, Geometry, GeometryType, Position, Schema};
 
 use crate::WriteError;
 
@@ -93,29 +93,6 @@ impl Default for WriteOptions {
     }
 }
 
-/// Opens the sink of `format` for `resource`'s layer: it creates `<dir>/<stem>.<ext>` (a
-/// shapefile: its set of files; a GeoPackage: `<stem>.gpkg` holding this one layer, where
-/// [`crate::ExportDir::layer_writer`] puts every layer of an export in one `<name>.gpkg`).
-/// Call [`FeatureSink::begin`] with `Schema::of(resource)` next.
-pub fn open_sink(
-    format: Format,
-    dir: &Path,
-    resource: Resource,
-    options: &WriteOptions,
-) -> Result<Box<dyn FeatureSink>, WriteError> {
-    let stem = resource.stem();
-    Ok(match format {
-        Format::GeoJson => Box::new(crate::geojson::GeoJsonSink::create(dir, stem)?),
-        Format::Csv => Box::new(crate::csv::CsvSink::create(dir, stem, options)?),
-        Format::Gpx => Box::new(crate::gpx::GpxSink::create(dir, stem)?),
-        Format::Shapefile => Box::new(crate::shapefile::ShapefileSink::new(dir, stem, options)?),
-        Format::GeoPackage => Box::new(crate::gpkg::GpkgSink::new(
-            crate::gpkg::GeoPackage::create(dir, stem)?,
-            resource,
-        )),
-    })
-}
-
 /// Large enough that a write system call moves a good chunk of features at once.
 const BUFFER_BYTES: usize = 1 << 20;
 
@@ -189,6 +166,21 @@ impl OutputFile {
             files: vec![(name, bytes)],
             features,
         })
+    }
+}
+
+/// What the `csv` crate's writer writes through.
+impl io::Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 

@@ -4,7 +4,7 @@
 use model::Api;
 use toml::de::DeTable;
 
-use super::Checker;
+use super::checker::Checker;
 
 /// The `object_types` a job may list (what the API documents).
 pub const OBJECT_TYPES: [&str; 2] = ["traffic_sign", "point"];

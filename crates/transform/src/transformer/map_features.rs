@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::Transformer;
 use crate::candidate::{At, Normal, Reject, position_problem};
 use crate::json::{Id, RawGeometry};
-use crate::time::parse_rfc3339_ms;
+use model::parse_timestamp_ms as parse_rfc3339_ms;
 
 #[derive(Deserialize)]
 struct V4MapFeature<'a> {

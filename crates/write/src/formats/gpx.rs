@@ -55,9 +55,11 @@ impl GpxSink {
         match &feature.geometry {
             Geometry::Point(position) => {
                 x.open_with_position("wpt", *position)?;
-                let time = schema
-                    .time_field
-                    .filter(|&t| feature.values[t].as_text().is_some_and(is_xsd_date_time));
+                let time = schema.time_field.filter(|&t| {
+                    feature.values[t]
+                        .as_text()
+                        .is_some_and(model::is_xsd_date_time)
+                });
                 if let Some(t) = time {
                     x.element("time", schema.fields[t].name, &feature.values[t], "")?;
                 }
@@ -316,92 +318,5 @@ impl<'a> VertexProperties<'a> {
 
     fn ca(&self, vertex: usize) -> Option<f64> {
         self.cas.get(vertex)?.as_f64().filter(|ca| ca.is_finite())
-    }
-}
-
-/// True when `s` is an `xsd:dateTime` (`YYYY-MM-DDThh:mm:ss[.f+][Z|±hh:mm]`, a real calendar
-/// date), so that it may go into `<time>`; anything else stays in the extensions.
-fn is_xsd_date_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        let digits = b.get(range)?;
-        digits.iter().try_fold(0u32, |n, d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        })
-    };
-    let at = |i: usize, c: u8| b.get(i) == Some(&c);
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
-        number(0..4),
-        number(5..7),
-        number(8..10),
-        number(11..13),
-        number(14..16),
-        number(17..19),
-    ) else {
-        return false;
-    };
-    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
-        return false;
-    }
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    if year == 0 || day == 0 || day > days || hour > 23 || minute > 59 || second > 59 {
-        return false;
-    }
-    let mut rest = &b[19..];
-    if let [b'.', tail @ ..] = rest {
-        let digits = tail.iter().take_while(|d| d.is_ascii_digit()).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &tail[digits..];
-    }
-    match rest {
-        [] | [b'Z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            let offset = [h1, h2, m1, m2];
-            offset.iter().all(|d| d.is_ascii_digit())
-                && u32::from(*h1 - b'0') * 10 + u32::from(*h2 - b'0') <= 14
-                && u32::from(*m1 - b'0') * 10 + u32::from(*m2 - b'0') <= 59
-        }
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_xsd_date_time;
-
-    #[test]
-    fn recognises_xsd_date_times() {
-        for good in [
-            "2016-01-17T13:05:47.540Z",
-            "1970-01-01T00:00:00.000Z",
-            "2000-02-29T23:59:59",
-            "2019-07-21T14:56:25.5+02:00",
-        ] {
-            assert!(is_xsd_date_time(good), "{good}");
-        }
-        for bad in [
-            "",
-            "2016-01-17",
-            "2016-01-17 13:05:47Z",
-            "2019-02-29T00:00:00Z",
-            "2016-13-01T00:00:00Z",
-            "2016-01-17T24:00:00Z",
-            "2016-01-17T13:05:47.Z",
-            "2016-01-17T13:05:47ZZ",
-            "0000-01-01T00:00:00Z",
-            "2016-01-17T13:05:47+2:00",
-            "２０１６-01-17T13:05:47Z",
-        ] {
-            assert!(!is_xsd_date_time(bad), "{bad}");
-        }
     }
 }

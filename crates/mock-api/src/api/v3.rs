@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
+use super::context::Context;
 use crate::error::RequestError;
 use crate::geo::{angle_between_deg, bbox_contains, bearing_deg, haversine_m};
 use crate::http::Response;
 use crate::params::Params;
-use crate::server::Context;
 use crate::world::{MockImage, MockSequence};
 
 const DEFAULT_PER_PAGE: usize = 200;

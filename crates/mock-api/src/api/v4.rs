@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
+use super::context::Context;
+use super::v3::PointGeometry;
 use crate::error::RequestError;
 use crate::geo::bbox_contains;
 use crate::http::{Request, Response};
 use crate::params::Params;
-use crate::server::Context;
-use crate::v3::PointGeometry;
 use crate::world::MockImage;
 
 /// The Image node's fields, the complete documented list (`detections` is a connection).
