@@ -1,8 +1,8 @@
 //! Map features: the objects Mapillary detected in the imagery (traffic signs, point objects),
 //! a layer of their own with its declared schema.
 
-use crate::schema::{Feature, Field, FieldKind, Geometry, GeometryType, Schema, Value, field};
-use crate::{Resource, record::text};
+use crate::record::text;
+use crate::schema::{Feature, Geometry, Value};
 
 /// One map feature, normalised from v4 `/map_features`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -62,58 +62,10 @@ impl MapFeature {
     }
 }
 
-use FieldKind::{Id, Text, Timestamp};
-
-/// The viewer link with 7-decimal coordinates and a 20-digit id is about 110 bytes: the DBF's
-/// widest text field leaves room for any id.
-const URL_WIDTH: u8 = 254;
-
-const MAP_FEATURE_FIELDS: &[Field] = &[
-    field("id", "id", Id, "v4 `id`"),
-    field("object_type", "obj_type", Text, "v4 `object_type`"),
-    field("object_value", "obj_value", Text, "v4 `object_value`"),
-    field(
-        "first_seen_at",
-        "first_seen",
-        Timestamp,
-        "v4 `first_seen_at` (ms or ISO 8601) as ISO 8601 UTC",
-    ),
-    field(
-        "last_seen_at",
-        "last_seen",
-        Timestamp,
-        "v4 `last_seen_at` (ms or ISO 8601) as ISO 8601 UTC",
-    ),
-    Field {
-        width: URL_WIDTH,
-        // A link is id-like: no writer alters it.
-        ..field(
-            "url",
-            "url",
-            Id,
-            "the viewer at the feature: `https://www.mapillary.com/app/?lat=..&lng=..&z=19&focus=map&mapFeature=<id>`",
-        )
-    },
-];
-
-pub(crate) static MAP_FEATURES: Schema = Schema {
-    resource: Resource::MapFeatures,
-    geometry: GeometryType::Point,
-    fields: MAP_FEATURE_FIELDS,
-    name_field: 2,
-    time_field: Some(4),
-    type_field: Some(1),
-    // GDAL types a GPX extension by its first values: a numeric id would become a 32-bit
-    // integer and overflow. As the link's text it stays text.
-    link_field: Some(5),
-    link_text_field: Some(0),
-    coords_after: Some(0),
-    vertex_arrays: &[],
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Resource, Schema};
 
     #[test]
     fn feature_follows_the_schema_and_links_to_the_viewer() {

@@ -298,6 +298,53 @@ static SEQUENCE_POINTS: Schema = Schema {
     vertex_arrays: &[],
 };
 
+/// The viewer link with 7-decimal coordinates and a 20-digit id is about 110 bytes: the DBF's
+/// widest text field leaves room for any id.
+const MAP_FEATURE_URL_WIDTH: u8 = 254;
+
+const MAP_FEATURE_FIELDS: &[Field] = &[
+    field("id", "id", Id, "v4 `id`"),
+    field("object_type", "obj_type", Text, "v4 `object_type`"),
+    field("object_value", "obj_value", Text, "v4 `object_value`"),
+    field(
+        "first_seen_at",
+        "first_seen",
+        Timestamp,
+        "v4 `first_seen_at` (ms or ISO 8601) as ISO 8601 UTC",
+    ),
+    field(
+        "last_seen_at",
+        "last_seen",
+        Timestamp,
+        "v4 `last_seen_at` (ms or ISO 8601) as ISO 8601 UTC",
+    ),
+    Field {
+        width: MAP_FEATURE_URL_WIDTH,
+        // A link is id-like: no writer alters it.
+        ..field(
+            "url",
+            "url",
+            Id,
+            "the viewer at the feature: `https://www.mapillary.com/app/?lat=..&lng=..&z=19&focus=map&mapFeature=<id>`",
+        )
+    },
+];
+
+static MAP_FEATURES: Schema = Schema {
+    resource: Resource::MapFeatures,
+    geometry: GeometryType::Point,
+    fields: MAP_FEATURE_FIELDS,
+    name_field: 2,
+    time_field: Some(4),
+    type_field: Some(1),
+    // GDAL types a GPX extension by its first values: a numeric id would become a 32-bit
+    // integer and overflow. As the link's text it stays text.
+    link_field: Some(5),
+    link_text_field: Some(0),
+    coords_after: Some(0),
+    vertex_arrays: &[],
+};
+
 impl Schema {
     /// The declared schema of a resource.
     pub fn of(resource: Resource) -> &'static Schema {
@@ -305,7 +352,7 @@ impl Schema {
             Resource::Images => &IMAGES,
             Resource::Sequences => &SEQUENCES,
             Resource::SequencePoints => &SEQUENCE_POINTS,
-            Resource::MapFeatures => &crate::map_feature::MAP_FEATURES,
+            Resource::MapFeatures => &MAP_FEATURES,
         }
     }
 
