@@ -32,7 +32,7 @@ use binary::Extent;
 
 /// SQLite's page cache for the bulk write and the R-tree build, in KiB: fixed, whatever the
 /// number of features.
-const CACHE_KIB: u32 = 64 * 1024;
+pub(crate) const CACHE_KIB: u32 = 64 * 1024;
 
 /// One `.gpkg` file being written, shared by the sinks of its layers.
 pub(crate) struct GeoPackage {
