@@ -79,31 +79,40 @@ if [ -n "$ogr_gpkg_secs" ]; then
   awk -v o="$ogr_gpkg_secs" -v s="$ours" 'BEGIN{ printf "\nGeoPackage: ogr2ogr -f GPKG %s s, convert --formats gpkg %s s: %.1fx faster\n", o, s, (s>0 ? o/s : 0) }'
 fi
 
-# Shapefile against ogr2ogr at each of RATIO_SIZES, both sides in this run (median of $RUNS).
+# Shapefile and GeoPackage against ogr2ogr at each of RATIO_SIZES, both sides in this run, one
+# after the other at each size (median of $RUNS).
 if [ -n "$ogr_secs" ]; then
-  printf '\nShapefile, this vs ogr2ogr on the same input (median of %d runs)\n' "$RUNS"
-  printf '%10s %12s %12s %10s\n' images "ogr2ogr s" "this s" ratio
-  for n in ${RATIO_SIZES:-400000 $IMAGES}; do
-    f="$DATA/images-$n.geojson"; [ -s "$f" ] || "$BENCH" gen-images "$n" "$f"
-    ogr=$(measure ogr "$n" "$DATA/ogr-shp/" ogr2ogr -f "ESRI Shapefile" -lco ENCODING=UTF-8 "$DATA/ogr-shp/images.shp" "$f" | cut -d'|' -f3)
-    ours=$(measure ours "$n" "$DATA/out-shp" "$BIN" -q convert "$f" --out "$DATA/out-shp" --formats shapefile | cut -d'|' -f3)
-    printf '%10s %12s %12s %10s\n' "$n" "$ogr" "$ours" "$(awk -v o="$ogr" -v s="$ours" 'BEGIN{ printf "%.1fx", o/s }')"
+  for fmt in shapefile gpkg; do
+    printf '\n%s, this vs ogr2ogr on the same input (median of %d runs)\n' "$fmt" "$RUNS"
+    printf '%10s %12s %12s %10s\n' images "ogr2ogr s" "this s" ratio
+    for n in ${RATIO_SIZES:-400000 $IMAGES}; do
+      f="$DATA/images-$n.geojson"; [ -s "$f" ] || "$BENCH" gen-images "$n" "$f"
+      if [ "$fmt" = gpkg ]; then
+        ogr=$(measure ogr "$n" "$DATA/ogr.gpkg" ogr2ogr -f GPKG "$DATA/ogr.gpkg" "$f" | cut -d'|' -f3)
+      else
+        ogr=$(measure ogr "$n" "$DATA/ogr-shp/" ogr2ogr -f "ESRI Shapefile" -lco ENCODING=UTF-8 "$DATA/ogr-shp/images.shp" "$f" | cut -d'|' -f3)
+      fi
+      ours=$(measure ours "$n" "$DATA/out-$fmt" "$BIN" -q convert "$f" --out "$DATA/out-$fmt" --formats "$fmt" | cut -d'|' -f3)
+      printf '%10s %12s %12s %10s\n' "$n" "$ogr" "$ours" "$(awk -v o="$ogr" -v s="$ours" 'BEGIN{ printf "%.1fx", o/s }')"
+    done
   done
 fi
 
 # Peak memory by input size: what a feature costs above the one-feature baseline is the
 # per-key state (the dedupe set), which must stay small for country-sized inputs.
 printf '\npeak RSS by input size (largest of %d runs)\n' "$RUNS"
-printf '%10s %16s %14s %18s %14s\n' images "shapefile MB" "bytes/feature" "all formats MB" "bytes/feature"
-base_shp="" base_all=""
+printf '%10s %16s %14s %16s %14s %18s %14s\n' images "shapefile MB" "bytes/feature" "gpkg MB" "bytes/feature" "all formats MB" "bytes/feature"
+base_shp="" base_gpkg="" base_all=""
 for n in ${MEM_SIZES:-1 100000 1000000 4000000}; do
   f="$DATA/images-$n.geojson"; [ -s "$f" ] || "$BENCH" gen-images "$n" "$f"
   shp=$(measure shp "$n" "$DATA/mem-shp" "$BIN" -q convert "$f" --out "$DATA/mem-shp" --formats shapefile | cut -d'|' -f4)
+  gpkg=$(measure gpkg "$n" "$DATA/mem-gpkg" "$BIN" -q convert "$f" --out "$DATA/mem-gpkg" --formats gpkg | cut -d'|' -f4)
   all=$(measure all "$n" "$DATA/mem-all" "$BIN" -q convert "$f" --out "$DATA/mem-all" | cut -d'|' -f4)
-  base_shp=${base_shp:-$shp} base_all=${base_all:-$all}
+  base_shp=${base_shp:-$shp} base_gpkg=${base_gpkg:-$gpkg} base_all=${base_all:-$all}
   per() { awk -v r="$1" -v b="$2" -v n="$n" 'BEGIN{ if (n > 1) printf "%.1f", (r - b) * 1024 / (n - 1); else print "-" }'; }
-  printf '%10s %16.1f %14s %18.1f %14s\n' "$n" "$(awk -v r="$shp" 'BEGIN{print r/1024}')" "$(per "$shp" "$base_shp")" \
-    "$(awk -v r="$all" 'BEGIN{print r/1024}')" "$(per "$all" "$base_all")"
+  mb() { awk -v r="$1" 'BEGIN{print r/1024}'; }
+  printf '%10s %16.1f %14s %16.1f %14s %18.1f %14s\n' "$n" "$(mb "$shp")" "$(per "$shp" "$base_shp")" \
+    "$(mb "$gpkg")" "$(per "$gpkg" "$base_gpkg")" "$(mb "$all")" "$(per "$all" "$base_all")"
 done
 
 # Requests per 1,000 exported images against the mock's dense world (60,000 images), v3 and

@@ -189,3 +189,216 @@ fn a_plain_folder_gets_a_file_per_layer_and_only_what_no_format_holds_is_rejecte
         2
     );
 }
+
+/// A seeded xorshift: the same features on every run, no dependency.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// In `[lo, hi)`, with all the digits a double has (so that f32 rounding matters).
+    fn float(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `n` lines, from one position (a zero-length line, a point's box) to a few, clustered in a
+/// few towns and spread over the world, some on the same spot.
+fn lines(n: usize, seed: u64) -> Vec<Feature> {
+    let mut rng = Seeded(seed);
+    let towns = [
+        [-113.99, 46.87],
+        [2.35, 48.85],
+        [151.2, -33.86],
+        [-0.001, 0.001],
+    ];
+    (0..n)
+        .map(|i| {
+            let [x, y] = match rng.next() % 8 {
+                0 => [rng.float(-180.0, 180.0), rng.float(-90.0, 90.0)],
+                1 => [46.5, 7.25],
+                k => {
+                    let [x, y] = towns[k as usize % towns.len()];
+                    [x + rng.float(-0.05, 0.05), y + rng.float(-0.05, 0.05)]
+                }
+            };
+            let positions = (0..1 + rng.next() % 3)
+                .map(|_| [x + rng.float(0.0, 0.01), y - rng.float(0.0, 0.01)])
+                .collect();
+            line(&format!("s{i}"), positions)
+        })
+        .collect()
+}
+
+/// Each line's envelope as doubles, `[minx, maxx, miny, maxy]`; its fid is its place + 1.
+fn envelopes(features: &[Feature]) -> Vec<[f64; 4]> {
+    features
+        .iter()
+        .map(|f| match &f.geometry {
+            Geometry::LineString(p) => p.iter().fold(
+                [
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                ],
+                |[a, b, c, d], [x, y]| [a.min(*x), b.max(*x), c.min(*y), d.max(*y)],
+            ),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn fids(conn: &Connection, sql: &str, q: [f64; 4]) -> Vec<i64> {
+    let mut ids: Vec<i64> = conn
+        .prepare(sql)
+        .unwrap()
+        .query_map(q, |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Writes `n` lines to a GeoPackage and checks its bulk-loaded R-tree: SQLite's `rtreecheck`,
+/// its depth, the very cells SQLite's own insert stores (a reference R-tree filled row by row),
+/// and bbox queries against that reference and a brute-force scan of the envelopes.
+fn check_rtree(n: usize, depth: u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let features = lines(n, 0x9E37_79B9_7F4A_7C15 ^ n as u64);
+    let (written, summary) = common::write_layer(
+        Format::GeoPackage,
+        dir.path(),
+        Resource::Sequences,
+        &features,
+        &WriteOptions::default(),
+    );
+    assert!(written.iter().all(|w| *w == Written::Complete));
+    assert_eq!(summary.features, n as u64);
+    let conn = Connection::open(dir.path().join("sequences.gpkg")).unwrap();
+    let check: String = conn
+        .query_row("SELECT rtreecheck('rtree_sequences_geom')", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(check, "ok", "{n} features");
+    let root: Vec<u8> = conn
+        .query_row(
+            "SELECT data FROM rtree_sequences_geom_node WHERE nodeno = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // SQLite's node size on 4096-byte pages: 51 cells of 24 bytes and the 4-byte header.
+    assert_eq!(root.len(), 4 + 51 * 24);
+    assert_eq!(
+        u16::from_be_bytes([root[0], root[1]]),
+        depth,
+        "{n} features"
+    );
+    // Nothing staged is left: not in the schema, not as free pages.
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE '%stage%' OR name LIKE '%leaves%'"
+        ),
+        0
+    );
+    assert_eq!(count(&conn, "PRAGMA freelist_count"), 0);
+
+    // The reference: the same envelopes inserted row by row by SQLite itself.
+    let env = envelopes(&features);
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE temp.reference USING rtree(id, minx, maxx, miny, maxy)",
+    )
+    .unwrap();
+    let mut insert = conn
+        .prepare("INSERT INTO temp.reference VALUES (?1, ?2, ?3, ?4, ?5)")
+        .unwrap();
+    for (i, e) in env.iter().enumerate() {
+        insert
+            .execute(rusqlite::params![i as i64 + 1, e[0], e[1], e[2], e[3]])
+            .unwrap();
+    }
+    let cells = |table: &str| -> Vec<(i64, f64, f64, f64, f64)> {
+        conn.prepare(&format!("SELECT * FROM {table} ORDER BY id"))
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let ours = cells("rtree_sequences_geom");
+    assert_eq!(ours.len(), n);
+    // Bit for bit what SQLite stores: each min rounded down, each max up.
+    assert!(ours == cells("temp.reference"), "{n} features");
+
+    let mut rng = Seeded(n as u64 + 1);
+    let by_index = |table: &str| {
+        format!(
+            "SELECT id FROM {table} WHERE minx <= ?2 AND maxx >= ?1 AND miny <= ?4 AND maxy >= ?3"
+        )
+    };
+    for round in 0..200 {
+        let q = if round % 2 == 0 {
+            // Around a town, small to large.
+            let (x, y) = (rng.float(-114.1, 2.4), rng.float(-33.9, 48.9));
+            let (w, h) = (rng.float(0.0, 0.2), rng.float(0.0, 0.2));
+            [x, x + w, y, y + h]
+        } else {
+            let (x, y) = (rng.float(-180.0, 180.0), rng.float(-90.0, 90.0));
+            [x, x + rng.float(0.0, 90.0), y, y + rng.float(0.0, 45.0)]
+        };
+        let found = fids(&conn, &by_index("rtree_sequences_geom"), q);
+        assert_eq!(found, fids(&conn, &by_index("temp.reference"), q), "{q:?}");
+        let brute: Vec<i64> = (1..=n as i64)
+            .filter(|&fid| {
+                let e = env[fid as usize - 1];
+                e[0] <= q[1] && e[1] >= q[0] && e[2] <= q[3] && e[3] >= q[2]
+            })
+            .collect();
+        // The index never misses a feature, and its few extra candidates (boxes stored
+        // rounded outwards) are exactly those the exact test then drops.
+        let exact: Vec<i64> = found
+            .iter()
+            .copied()
+            .filter(|&fid| brute.contains(&fid))
+            .collect();
+        assert_eq!(exact, brute, "{q:?}");
+    }
+}
+
+#[test]
+fn an_empty_layer_has_an_empty_root() {
+    check_rtree(0, 0);
+}
+
+#[test]
+fn one_feature_is_a_root_leaf() {
+    check_rtree(1, 0);
+}
+
+#[test]
+fn a_full_root_leaf_holds_51() {
+    check_rtree(51, 0);
+}
+
+#[test]
+fn one_more_than_a_node_holds_adds_a_level() {
+    check_rtree(52, 1);
+}
+
+#[test]
+fn thousands_of_features_make_a_three_level_tree() {
+    // 51 * 51 + 1 needs a third level; 20,000 fills 393 leaves under 8 nodes under the root.
+    check_rtree(51 * 51 + 1, 2);
+    check_rtree(20_000, 2);
+}

@@ -14,6 +14,7 @@
 //! published.
 
 mod binary;
+mod rtree;
 mod sql;
 
 use std::fs;
@@ -31,7 +32,7 @@ use binary::Extent;
 
 /// SQLite's page cache for the bulk write and the R-tree build, in KiB: fixed, whatever the
 /// number of features.
-const CACHE_KIB: u32 = 64 * 1024;
+pub(crate) const CACHE_KIB: u32 = 64 * 1024;
 
 /// One `.gpkg` file being written, shared by the sinks of its layers.
 pub(crate) struct GeoPackage {
@@ -133,26 +134,36 @@ pub(crate) struct GpkgSink {
     table: &'static str,
     schema: Option<&'static Schema>,
     insert: String,
+    rtree: rtree::Names,
+    /// The staging insert of each row's envelope (see [`rtree`]).
+    stage: String,
     /// The geometry blob being encoded, reused.
     blob: Vec<u8>,
     /// A vertex array's JSON, reused.
     json: Vec<u8>,
     extent: Option<Extent>,
     features: u64,
+    /// Rows with a non-empty geometry: the R-tree's entries.
+    indexed: u64,
 }
 
 impl GpkgSink {
     /// The sink of `resource`'s layer (table `resource.stem()`) in `file`.
     pub(crate) fn new(file: Arc<GeoPackage>, resource: Resource) -> GpkgSink {
+        let table = resource.stem();
+        let rtree = rtree::Names::of(table);
         GpkgSink {
             file,
-            table: resource.stem(),
+            table,
             schema: None,
             insert: String::new(),
+            stage: rtree.stage_insert(),
+            rtree,
             blob: Vec::new(),
             json: Vec::new(),
             extent: None,
             features: 0,
+            indexed: 0,
         }
     }
 }
@@ -172,7 +183,7 @@ impl FeatureSink for GpkgSink {
     fn begin(&mut self, schema: &'static Schema) -> Result<(), WriteError> {
         sink::check_begin(&self.file.path, &mut self.schema, schema)?;
         let mut db = self.file.lock();
-        let create = sql::create_layer(self.table, schema);
+        let create = sql::create_layer(self.table, schema) + &self.rtree.create_stage();
         let begun = if db.open_layers == 0 {
             db.conn.execute_batch(&format!("BEGIN; {create}"))
         } else {
@@ -189,7 +200,8 @@ impl FeatureSink for GpkgSink {
             Ok(schema) => schema,
             Err(rejected) => return Ok(rejected),
         };
-        if let Some(e) = binary::encode(&feature.geometry, &mut self.blob) {
+        let envelope = binary::encode(&feature.geometry, &mut self.blob);
+        if let Some(e) = envelope {
             self.extent = Some(self.extent.map_or(e, |all| all.union(e)));
         }
         let vertex_arrays = feature
@@ -224,10 +236,26 @@ impl FeatureSink for GpkgSink {
                 }
                 at += 1;
             }
-            statement.raw_execute()
+            statement.raw_execute()?;
+            if let Some(e) = &envelope {
+                let [minx, maxx, miny, maxy] = rtree::rounded(e);
+                let key = rtree::hilbert_key(e);
+                db.conn
+                    .prepare_cached(&self.stage)?
+                    .execute(rusqlite::params![
+                        db.conn.last_insert_rowid(),
+                        key,
+                        minx,
+                        maxx,
+                        miny,
+                        maxy
+                    ])?;
+            }
+            Ok(())
         })();
         inserted.map_err(|e| file.error(e))?;
         self.features += 1;
+        self.indexed += u64::from(envelope.is_some());
         Ok(Written::Complete)
     }
 
@@ -241,6 +269,7 @@ impl FeatureSink for GpkgSink {
                     rusqlite::params![e.min_x, e.min_y, e.max_x, e.max_y, self.table],
                 )?;
             }
+            rtree::build(&db.conn, &self.rtree, self.indexed)?;
             db.conn
                 .execute_batch(&sql::finish_layer(self.table, self.features))?;
             if db.open_layers == 1 {

@@ -155,8 +155,8 @@ pub(crate) fn insert(table: &str, schema: &Schema) -> String {
 pub(crate) const SET_EXTENT: &str = "UPDATE gpkg_contents SET min_x = ?1, min_y = ?2, \
     max_x = ?3, max_y = ?4 WHERE table_name = ?5";
 
-/// After the bulk insert: the layer's exact count, its R-tree (created, filled in one pass,
-/// registered) and the triggers GDAL creates, so that later edits keep the R-tree and
+/// After the bulk insert and the R-tree's bulk load ([`super::rtree`]): the layer's exact
+/// count, its R-tree's registration and the triggers GDAL creates, so that later edits keep the R-tree and
 /// `gpkg_ogr_contents` right.
 pub(crate) fn finish_layer(table: &str, features: u64) -> String {
     let t = quote(table);
@@ -168,10 +168,7 @@ pub(crate) fn finish_layer(table: &str, features: u64) -> String {
     let envelope =
         format!("ST_MinX(NEW.{g}), ST_MaxX(NEW.{g}), ST_MinY(NEW.{g}), ST_MaxY(NEW.{g})");
     format!(
-        "CREATE VIRTUAL TABLE {rtree} USING rtree(id, minx, maxx, miny, maxy);
-         INSERT INTO {rtree} SELECT {i}, ST_MinX({g}), ST_MaxX({g}), ST_MinY({g}), ST_MaxY({g}) \
-         FROM {t} WHERE {g} NOT NULL AND NOT ST_IsEmpty({g});
-         INSERT INTO gpkg_extensions VALUES ({lit}, {}, 'gpkg_rtree_index', \
+        "INSERT INTO gpkg_extensions VALUES ({lit}, {}, 'gpkg_rtree_index', \
          'http://www.geopackage.org/spec120/#extension_rtree', 'write-only');
          CREATE TRIGGER {insert} AFTER INSERT ON {t} \
          WHEN (NEW.{g} NOT NULL AND NOT ST_IsEmpty(NEW.{g})) BEGIN \
