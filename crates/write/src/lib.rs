@@ -44,6 +44,7 @@ mod manifest;
 mod map_page;
 mod preview;
 mod sink;
+mod writeback;
 
 pub use export::ExportDir;
 pub use formats::{GPX_EXTENSION_NAMESPACE, open_sink};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use model::{Feature, Format, Geometry, GeometryType, Position, Schema};
 
 use crate::WriteError;
+use crate::writeback::Writeback;
 
 /// A streaming writer for one layer in one format: `begin` once with the declared schema,
 /// `write` each feature in order, then `finish` to flush and learn what was written.
@@ -100,7 +101,7 @@ const BUFFER_BYTES: usize = 1 << 20;
 pub(crate) struct OutputFile {
     path: PathBuf,
     /// The buffered file; write with `write_all` and map errors with [`OutputFile::error`].
-    pub(crate) out: BufWriter<File>,
+    pub(crate) out: BufWriter<Writeback>,
 }
 
 impl OutputFile {
@@ -109,7 +110,7 @@ impl OutputFile {
         let path = dir.join(format!("{stem}.{ext}"));
         match File::create(&path) {
             Ok(file) => Ok(OutputFile {
-                out: BufWriter::with_capacity(BUFFER_BYTES, file),
+                out: BufWriter::with_capacity(BUFFER_BYTES, Writeback::new(file)),
                 path,
             }),
             Err(source) => Err(WriteError::Io { path, source }),
@@ -154,6 +155,7 @@ impl OutputFile {
             source: e.into_error(),
         })?;
         let bytes = file
+            .get_ref()
             .metadata()
             .map_err(|source| WriteError::Io {
                 path: self.path.clone(),

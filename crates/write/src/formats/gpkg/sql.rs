@@ -155,7 +155,7 @@ pub(crate) fn insert(table: &str, schema: &Schema) -> String {
 pub(crate) const SET_EXTENT: &str = "UPDATE gpkg_contents SET min_x = ?1, min_y = ?2, \
     max_x = ?3, max_y = ?4 WHERE table_name = ?5";
 
-/// After the bulk insert and the R-tree's bulk load ([`super::rtree`]): the layer's exact
+/// After the bulk insert and the R-tree's bulk load (`rtree.rs`): the layer's exact
 /// count, its R-tree's registration and the triggers GDAL creates, so that later edits keep the R-tree and
 /// `gpkg_ogr_contents` right.
 pub(crate) fn finish_layer(table: &str, features: u64) -> String {
