@@ -172,15 +172,7 @@ impl Transformer {
         body: &[u8],
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let name = self.next_page_name("v4 page");
-        for (index, item) in v4::page_items(body, &name)?.into_iter().enumerate() {
-            let at = At {
-                source: &name,
-                index: Some(index as u64),
-            };
-            self.transform_one(Candidate::v4_image(item.get()), at, sink)?;
-        }
-        Ok(())
+        self.v4_data_page("v4 page", body, Candidate::v4_image, sink)
     }
 
     /// Reads a v4 `/map_features` page (`{"data": [...]}`). Map features are deduplicated by
@@ -192,13 +184,30 @@ impl Transformer {
         body: &[u8],
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let name = self.next_page_name("v4 map features page");
+        self.v4_data_page(
+            "v4 map features page",
+            body,
+            Candidate::v4_map_feature,
+            sink,
+        )
+    }
+
+    /// Every item of a v4 `{"data": [...]}` page, parsed by `parse`, through the checks; the
+    /// page is named `<kind> <N>` in reports.
+    fn v4_data_page<S: RecordSink + ?Sized>(
+        &mut self,
+        kind: &str,
+        body: &[u8],
+        parse: fn(&str) -> Candidate,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        let name = self.next_page_name(kind);
         for (index, item) in v4::page_items(body, &name)?.into_iter().enumerate() {
             let at = At {
                 source: &name,
                 index: Some(index as u64),
             };
-            self.transform_one(Candidate::v4_map_feature(item.get()), at, sink)?;
+            self.transform_one(parse(item.get()), at, sink)?;
         }
         Ok(())
     }
