@@ -99,20 +99,29 @@ if [ -n "$ogr_secs" ]; then
 fi
 
 # Peak memory by input size: what a feature costs above the one-feature baseline is the
-# per-key state (the dedupe set), which must stay small for country-sized inputs.
-printf '\npeak RSS by input size (largest of %d runs)\n' "$RUNS"
-printf '%10s %16s %14s %16s %14s %18s %14s\n' images "shapefile MB" "bytes/feature" "gpkg MB" "bytes/feature" "all formats MB" "bytes/feature"
-base_shp="" base_gpkg="" base_all=""
+# per-key state (the dedupe set), which must stay small for country-sized inputs. Each size
+# shows bytes per feature two ways: above the one-feature run, and above the previous size
+# (the growth alone, without the fixed buffers that fill once data flows).
+printf '\npeak RSS by input size (largest of %d runs); bytes/feature: above 1 feature | above the previous size\n' "$RUNS"
+printf '%10s %12s %16s %12s %16s %12s %16s\n' images "shapefile MB" "bytes/feature" "gpkg MB" "bytes/feature" "all four MB" "bytes/feature"
+base_n="" prev_n=""
+declare -A base prev
 for n in ${MEM_SIZES:-1 100000 1000000 4000000}; do
   f="$DATA/images-$n.geojson"; [ -s "$f" ] || "$BENCH" gen-images "$n" "$f"
-  shp=$(measure shp "$n" "$DATA/mem-shp" "$BIN" -q convert "$f" --out "$DATA/mem-shp" --formats shapefile | cut -d'|' -f4)
-  gpkg=$(measure gpkg "$n" "$DATA/mem-gpkg" "$BIN" -q convert "$f" --out "$DATA/mem-gpkg" --formats gpkg | cut -d'|' -f4)
-  all=$(measure all "$n" "$DATA/mem-all" "$BIN" -q convert "$f" --out "$DATA/mem-all" | cut -d'|' -f4)
-  base_shp=${base_shp:-$shp} base_gpkg=${base_gpkg:-$gpkg} base_all=${base_all:-$all}
-  per() { awk -v r="$1" -v b="$2" -v n="$n" 'BEGIN{ if (n > 1) printf "%.1f", (r - b) * 1024 / (n - 1); else print "-" }'; }
-  mb() { awk -v r="$1" 'BEGIN{print r/1024}'; }
-  printf '%10s %16.1f %14s %16.1f %14s %18.1f %14s\n' "$n" "$(mb "$shp")" "$(per "$shp" "$base_shp")" \
-    "$(mb "$gpkg")" "$(per "$gpkg" "$base_gpkg")" "$(mb "$all")" "$(per "$all" "$base_all")"
+  declare -A rss
+  rss[shp]=$(measure shp "$n" "$DATA/mem-shp" "$BIN" -q convert "$f" --out "$DATA/mem-shp" --formats shapefile | cut -d'|' -f4)
+  rss[gpkg]=$(measure gpkg "$n" "$DATA/mem-gpkg" "$BIN" -q convert "$f" --out "$DATA/mem-gpkg" --formats gpkg | cut -d'|' -f4)
+  rss[all]=$(measure all "$n" "$DATA/mem-all" "$BIN" -q convert "$f" --out "$DATA/mem-all" | cut -d'|' -f4)
+  line=$(printf '%10s' "$n")
+  for k in shp gpkg all; do
+    per=$(awk -v r="${rss[$k]}" -v b="${base[$k]:-}" -v bn="${base_n:-0}" -v p="${prev[$k]:-}" -v pn="${prev_n:-0}" -v n="$n" 'BEGIN{
+      if (b == "") { print "-"; exit }
+      printf "%.1f | %s", (r - b) * 1024 / (n - bn), (pn == bn ? "-" : sprintf("%.1f", (r - p) * 1024 / (n - pn))) }')
+    line+=$(printf ' %12.1f %16s' "$(awk -v r="${rss[$k]}" 'BEGIN{print r/1024}')" "$per")
+    base[$k]=${base[$k]:-${rss[$k]}}; prev[$k]=${rss[$k]}
+  done
+  base_n=${base_n:-$n}; prev_n=$n
+  echo "$line"
 done
 
 # Requests per 1,000 exported images against the mock's dense world (60,000 images), v3 and

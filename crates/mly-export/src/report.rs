@@ -32,12 +32,20 @@ pub struct ResourceLine {
 }
 
 /// What a run did, for people (stderr, index.html) and for the manifest.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+///
+/// It holds each stage's account once: the layers' and the transform's reports as they are,
+/// the fetch's counters. Every count per resource and the merged warnings are derived from
+/// them when asked for ([`RunSummary::resources`], [`RunSummary::warnings`]), so the
+/// manifest's `summary` (kept for the scripts that read `summary.requests` and the like) can
+/// never disagree with its `layers` and `transform`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
     /// The job's name.
     pub job: String,
-    /// Per resource.
-    pub resources: BTreeMap<Resource, ResourceLine>,
+    /// What each layer wrote.
+    pub layers: Vec<LayerSummary>,
+    /// What the transform saw.
+    pub transform: TransformReport,
     /// HTTP requests made (retries and rate-limited ones included).
     pub requests: u64,
     /// Retries of faults (5xx, timeouts, broken bodies).
@@ -58,8 +66,48 @@ pub struct RunSummary {
     pub output: PathBuf,
     /// The comparison with the previous export, when there was one.
     pub changes: Option<Changes>,
-    /// Warnings from fetch and transform (unknown usernames, inconsistent sequences...).
-    pub warnings: Vec<String>,
+    /// The fetch's warnings (unknown usernames...); the transform's are in `transform`.
+    pub fetch_warnings: Vec<String>,
+}
+
+/// The manifest's `summary`: the run's counters, with the per-resource lines and warnings
+/// derived from the stages' reports.
+#[derive(serde::Serialize)]
+struct SummaryView<'a> {
+    job: &'a str,
+    resources: BTreeMap<Resource, ResourceLine>,
+    requests: u64,
+    retries: u64,
+    rate_limited: u64,
+    rate_limit_wait_seconds: f64,
+    splits: u64,
+    pages: u64,
+    pages_from_cache: u64,
+    seconds: f64,
+    output: &'a PathBuf,
+    changes: &'a Option<Changes>,
+    warnings: Vec<String>,
+}
+
+impl serde::Serialize for RunSummary {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SummaryView {
+            job: &self.job,
+            resources: self.resources(),
+            requests: self.requests,
+            retries: self.retries,
+            rate_limited: self.rate_limited,
+            rate_limit_wait_seconds: self.rate_limit_wait_seconds,
+            splits: self.splits,
+            pages: self.pages,
+            pages_from_cache: self.pages_from_cache,
+            seconds: self.seconds,
+            output: &self.output,
+            changes: &self.changes,
+            warnings: self.warnings(),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl RunSummary {
@@ -67,27 +115,18 @@ impl RunSummary {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         job: &Job,
-        layers: &[LayerSummary],
-        transform: &TransformReport,
+        layers: Vec<LayerSummary>,
+        transform: TransformReport,
         fetch: &FetchStats,
-        mut warnings: Vec<String>,
+        fetch_warnings: Vec<String>,
         changes: Option<Changes>,
         elapsed: Duration,
         output: PathBuf,
     ) -> RunSummary {
-        let resources = layers
-            .iter()
-            .map(|layer| (layer.resource, resource_line(layer, transform)))
-            .collect();
-        warnings.extend(
-            transform
-                .warnings
-                .iter()
-                .map(|w| format!("{} {}: {}", w.resource.stem(), w.id, w.message)),
-        );
         RunSummary {
             job: job.name.clone(),
-            resources,
+            layers,
+            transform,
             requests: fetch.requests,
             retries: fetch.retries,
             rate_limited: fetch.rate_limited,
@@ -98,14 +137,36 @@ impl RunSummary {
             seconds: elapsed.as_secs_f64(),
             output,
             changes,
-            warnings,
+            fetch_warnings,
         }
+    }
+
+    /// Each layer's line: what the writers did, and what the transform did before them.
+    pub fn resources(&self) -> BTreeMap<Resource, ResourceLine> {
+        self.layers
+            .iter()
+            .map(|layer| (layer.resource, resource_line(layer, &self.transform)))
+            .collect()
+    }
+
+    /// The fetch's warnings, then the transform's.
+    pub fn warnings(&self) -> Vec<String> {
+        let transform = self
+            .transform
+            .warnings
+            .iter()
+            .map(|w| format!("{} {}: {}", w.resource.stem(), w.id, w.message));
+        self.fetch_warnings
+            .iter()
+            .cloned()
+            .chain(transform)
+            .collect()
     }
 
     /// `(label, value)` rows for index.html.
     pub fn table_rows(&self) -> Vec<(String, String)> {
         let mut rows = Vec::new();
-        for (resource, line) in &self.resources {
+        for (resource, line) in &self.resources() {
             rows.push((resource.stem().to_owned(), line.describe()));
         }
         rows.push((
@@ -221,7 +282,7 @@ fn describe_changes(changes: &Changes) -> String {
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}: export complete in {:.1} s", self.job, self.seconds)?;
-        for (resource, line) in &self.resources {
+        for (resource, line) in &self.resources() {
             writeln!(f, "  {:<16} {}", resource.stem(), line.describe())?;
         }
         let cached = if self.pages_from_cache > 0 {
@@ -246,13 +307,9 @@ impl fmt::Display for RunSummary {
             )?,
             None => writeln!(f, "  {:<16} first export of this job", "since last run")?,
         }
-        if !self.warnings.is_empty() {
-            writeln!(
-                f,
-                "  {:<16} {} (see manifest.json)",
-                "warnings",
-                self.warnings.len()
-            )?;
+        let warnings = self.fetch_warnings.len() + self.transform.warnings.len();
+        if warnings > 0 {
+            writeln!(f, "  {:<16} {warnings} (see manifest.json)", "warnings")?;
         }
         write!(f, "  {:<16} {}", "output", self.output.display())
     }
@@ -281,13 +338,7 @@ fn areas(job: &Job) -> Vec<serde_json::Value> {
 
 /// The manifest: job, API, time of run, per resource and format the files and feature counts,
 /// and every feature that could not be written, with its key and reason.
-pub fn manifest(
-    job: &Job,
-    summary: &RunSummary,
-    started_at: jiff::Timestamp,
-    transform: &TransformReport,
-    layers: &[LayerSummary],
-) -> serde_json::Value {
+pub fn manifest(job: &Job, summary: &RunSummary, started_at: jiff::Timestamp) -> serde_json::Value {
     json!({
         "tool": concat!("mly-export ", env!("CARGO_PKG_VERSION")),
         "job": job.name,
@@ -298,7 +349,7 @@ pub fn manifest(
         "started_at": started_at.to_string(),
         "finished_at": jiff::Timestamp::now().to_string(),
         "summary": summary,
-        "layers": layers,
-        "transform": transform,
+        "layers": summary.layers,
+        "transform": summary.transform,
     })
 }

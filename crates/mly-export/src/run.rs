@@ -246,8 +246,8 @@ pub fn run_job(
     changes::write_files(export.path(), &taps.fingerprints, diff.as_ref())?;
     let summary = RunSummary::new(
         job,
-        &layers,
-        transformer.report(),
+        layers,
+        transformer.report().clone(),
         &session.stats(),
         warnings,
         diff,
@@ -257,7 +257,7 @@ pub fn run_job(
     let title = format!("mly-export: {}", job.name);
     taps.preview.write(export.path(), &title)?;
     taps.map.finish(&title, &summary.table_rows())?;
-    let manifest = report::manifest(job, &summary, started_at, transformer.report(), &layers);
+    let manifest = report::manifest(job, &summary, started_at);
     export.commit(&manifest)?;
     // A completed run starts fresh next time: a refresh must see new data.
     fetch::remove_cache(&config.cache_dir)?;

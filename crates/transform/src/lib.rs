@@ -38,6 +38,7 @@
 //! # Ok::<(), transform::TransformError>(())
 //! ```
 
+mod brackets;
 mod candidate;
 mod config;
 mod error;

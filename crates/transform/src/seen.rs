@@ -9,10 +9,18 @@ use std::hash::{BuildHasher, RandomState};
 /// to speak of for a one-feature input.
 const SHARD_BITS: u32 = 6;
 /// A shard grows by a quarter when it would pass this load (numerator, denominator), so it is
-/// always 68–85% full once it holds more than a few keys: 19–24 bytes per key.
+/// always 68–85% full once it holds more than a few pages of keys: 19–24 bytes per key.
 const MAX_LOAD: (usize, usize) = (17, 20);
-/// Slots of a shard's first table.
-const MIN_SLOTS: usize = 16;
+/// Slots per page of a shard's table (4 KiB).
+///
+/// Why pages: the shards grow at about the same time (the keys spread evenly), and a growing
+/// shard's freed table is smaller than any table allocated after it, so the allocator could
+/// not reuse it and kept it until its purge, long after: 1,000,000 images held the last
+/// growth's freed tables (16 MB) on top of the new ones. Pages of one size are reused at once
+/// by the next shard's growth.
+const PAGE_SLOTS: usize = 256;
+/// The value of a slot that holds no key.
+const EMPTY: u128 = u128::MAX;
 
 /// Keys as 128-bit fingerprints in flat open-addressing tables: 16 bytes per slot whatever the
 /// key's length, no pointer to chase. A randomly seeded 128-bit XXH3 makes a false duplicate
@@ -42,35 +50,40 @@ impl SeenKeys {
             self.shards.resize_with(1 << SHARD_BITS, Shard::default);
         }
         let shard = (fingerprint >> (128 - SHARD_BITS)) as usize;
-        // 0 marks an empty slot: the one fingerprint it would stand for shares a slot with 1.
-        self.shards[shard].insert(fingerprint.max(1))
+        // The one fingerprint EMPTY would stand for shares a slot with its neighbour.
+        self.shards[shard].insert(fingerprint.min(EMPTY - 1))
     }
 
     /// Bytes held by the tables' slots.
     #[cfg(test)]
     fn slot_bytes(&self) -> usize {
-        let slots: usize = self.shards.iter().map(|s| s.slots.len()).sum();
+        let slots: usize = self.shards.iter().map(Shard::slots).sum();
         slots * size_of::<u128>()
     }
 }
 
-/// Linear probing from the slot the fingerprint's low half picks.
+/// Linear probing from the slot the fingerprint's low half picks, over the slots of all the
+/// shard's pages in turn.
 #[derive(Debug, Default)]
 struct Shard {
-    slots: Box<[u128]>,
+    pages: Vec<Box<[u128; PAGE_SLOTS]>>,
     len: usize,
 }
 
 impl Shard {
+    fn slots(&self) -> usize {
+        self.pages.len() * PAGE_SLOTS
+    }
+
     fn insert(&mut self, fingerprint: u128) -> bool {
         let (load, of) = MAX_LOAD;
-        if (self.len + 1) * of > self.slots.len() * load {
+        if (self.len + 1) * of > self.slots() * load {
             self.grow();
         }
         match self.probe(fingerprint) {
             Probe::Found => false,
             Probe::Vacant(slot) => {
-                self.slots[slot] = fingerprint;
+                self.pages[slot / PAGE_SLOTS][slot % PAGE_SLOTS] = fingerprint;
                 self.len += 1;
                 true
             }
@@ -78,12 +91,12 @@ impl Shard {
     }
 
     fn probe(&self, fingerprint: u128) -> Probe {
-        let n = self.slots.len();
+        let n = self.slots();
         // Multiply-shift maps the low 64 bits onto any table size, not only powers of two.
         let mut slot = ((u128::from(fingerprint as u64) * n as u128) >> 64) as usize;
         loop {
-            match self.slots[slot] {
-                0 => return Probe::Vacant(slot),
+            match self.pages[slot / PAGE_SLOTS][slot % PAGE_SLOTS] {
+                EMPTY => return Probe::Vacant(slot),
                 f if f == fingerprint => return Probe::Found,
                 _ => slot = if slot + 1 == n { 0 } else { slot + 1 },
             }
@@ -91,15 +104,26 @@ impl Shard {
     }
 
     fn grow(&mut self) {
-        let slots = (self.slots.len() + self.slots.len() / 4).max(MIN_SLOTS);
-        // Zeroed memory comes from the OS untouched: unused slots cost no resident memory.
-        let old = std::mem::replace(&mut self.slots, vec![0; slots].into_boxed_slice());
-        for &fingerprint in old.iter().filter(|&&f| f != 0) {
-            if let Probe::Vacant(slot) = self.probe(fingerprint) {
-                self.slots[slot] = fingerprint;
+        let pages = (self.pages.len() + self.pages.len() / 4).max(self.pages.len() + 1);
+        let old = std::mem::replace(&mut self.pages, (0..pages).map(|_| empty_page()).collect());
+        for page in old {
+            for &fingerprint in page.iter().filter(|&&f| f != EMPTY) {
+                if let Probe::Vacant(slot) = self.probe(fingerprint) {
+                    self.pages[slot / PAGE_SLOTS][slot % PAGE_SLOTS] = fingerprint;
+                }
             }
+            // Each old page is freed as soon as its keys moved: the next page allocated
+            // anywhere reuses it.
         }
     }
+}
+
+/// A page of empty slots. Filled, not zeroed: fresh zeroed memory from the OS is first mapped
+/// to the shared zero page, which a probe's read mapped and the insert's write then replaced,
+/// and replacing a mapped page costs a TLB shootdown of every core (about 4% of a
+/// 1,000,000-image convert's CPU). A fill writes each page once, a plain fault.
+fn empty_page() -> Box<[u128; PAGE_SLOTS]> {
+    Box::new([EMPTY; PAGE_SLOTS])
 }
 
 enum Probe {

@@ -36,7 +36,17 @@ pub(crate) fn feature_prefix(bytes: &[u8]) -> Option<(Result<V3Record, Reject>, 
 /// Parses exactly one element of a FeatureCollection: a Point is an image, a LineString a
 /// sequence.
 pub(crate) fn feature(bytes: &[u8]) -> Result<V3Record, Reject> {
-    let raw: RawFeature<'_> = serde_json::from_slice(bytes).map_err(|e| Reject {
+    parsed(serde_json::from_slice(bytes))
+}
+
+/// [`feature`] on text already checked to be UTF-8: serde_json then skips checking each
+/// string again (3% of a 1,000,000-image convert's CPU went to those checks).
+pub(crate) fn feature_text(text: &str) -> Result<V3Record, Reject> {
+    parsed(serde_json::from_str(text))
+}
+
+fn parsed(raw: serde_json::Result<RawFeature<'_>>) -> Result<V3Record, Reject> {
+    let raw = raw.map_err(|e| Reject {
         resource: Resource::Images,
         key: None,
         reason: format!("not a GeoJSON feature: {e}"),

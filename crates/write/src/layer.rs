@@ -14,9 +14,9 @@ use crate::formats::open_sink;
 use crate::sink::{FeatureSink, SinkSummary, WriteOptions, Written};
 
 /// Features per batch sent to the format threads.
-const BATCH: usize = 1024;
+const BATCH: usize = 512;
 /// Batches a format thread may have queued before `write` waits for it.
-const CHANNEL_BATCHES: usize = 8;
+const CHANNEL_BATCHES: usize = 2;
 /// Issues kept in each list of a [`LayerSummary`]; the totals stay exact.
 pub const MAX_LISTED_ISSUES: usize = 10_000;
 

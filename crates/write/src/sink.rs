@@ -95,7 +95,7 @@ impl Default for WriteOptions {
 }
 
 /// Large enough that a write system call moves a good chunk of features at once.
-const BUFFER_BYTES: usize = 1 << 20;
+const BUFFER_BYTES: usize = 256 << 10;
 
 /// One buffered output file of a text format, with the path its errors name.
 pub(crate) struct OutputFile {

@@ -83,12 +83,19 @@ impl FeatureHandler for Delimiter {
 /// Parses chunks until the delimiter is done or the reader stops listening.
 fn parse_chunks(chunks: Receiver<Chunk>, parsed: SyncSender<(u64, Vec<Candidate>)>) {
     for chunk in chunks {
+        // One UTF-8 check of the whole chunk instead of one per string; a chunk that fails
+        // it is parsed feature by feature from bytes, for the parser's own error.
+        let text = std::str::from_utf8(&chunk.bytes).ok();
         let mut start = 0;
         let candidates = chunk
             .ends
             .iter()
             .map(|&end| {
-                let candidate = Candidate::v3_feature(&chunk.bytes[start..end]);
+                // Features end at `}`: the bounds are always on characters.
+                let candidate = match text.and_then(|text| text.get(start..end)) {
+                    Some(feature) => Candidate::v3_feature_text(feature),
+                    None => Candidate::v3_feature(&chunk.bytes[start..end]),
+                };
                 start = end;
                 candidate
             })
