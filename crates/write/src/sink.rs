@@ -94,7 +94,9 @@ impl Default for WriteOptions {
     }
 }
 
-/// Large enough that a write system call moves a good chunk of features at once.
+/// Large enough that a write system call moves a good chunk of features at once. Every
+/// output file has one, and each is resident once data flows: with 1 MiB, all four formats from
+/// 1,000,000 images peaked at 48 MB instead of 43 MB, in the same time (2.45-2.47 s both).
 const BUFFER_BYTES: usize = 256 << 10;
 
 /// One buffered output file of a text format, with the path its errors name.
