@@ -102,7 +102,7 @@ fi
 # per-key state (the dedupe set), which must stay small for country-sized inputs. Each size
 # shows bytes per feature two ways: above the one-feature run, and above the previous size
 # (the growth alone, without the fixed buffers that fill once data flows).
-printf '\npeak RSS by input size (largest of %d runs); bytes/feature: above 1 feature | above the previous size\n' "$RUNS"
+printf '\npeak RSS by input size (largest of %d runs); bytes/feature: above the first size | above the previous size\n' "$RUNS"
 printf '%10s %12s %16s %12s %16s %12s %16s\n' images "shapefile MB" "bytes/feature" "gpkg MB" "bytes/feature" "all four MB" "bytes/feature"
 base_n="" prev_n=""
 declare -A base prev

@@ -384,7 +384,7 @@ fn run(args: RunArgs, verbosity: Verbosity) -> Result<ExitCode> {
         match result {
             Ok(summary) => {
                 eprintln!("{summary}");
-                for warning in summary.warnings().iter().take(5) {
+                for warning in summary.warnings().take(5) {
                     progress.line(&format!("  warning: {warning}"));
                 }
             }

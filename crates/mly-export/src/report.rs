@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fetch::FetchStats;
@@ -84,7 +84,7 @@ struct SummaryView<'a> {
     pages: u64,
     pages_from_cache: u64,
     seconds: f64,
-    output: &'a PathBuf,
+    output: &'a Path,
     changes: &'a Option<Changes>,
     warnings: Vec<String>,
 }
@@ -104,7 +104,7 @@ impl serde::Serialize for RunSummary {
             seconds: self.seconds,
             output: &self.output,
             changes: &self.changes,
-            warnings: self.warnings(),
+            warnings: self.warnings().collect(),
         }
         .serialize(serializer)
     }
@@ -150,17 +150,13 @@ impl RunSummary {
     }
 
     /// The fetch's warnings, then the transform's.
-    pub fn warnings(&self) -> Vec<String> {
+    pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
         let transform = self
             .transform
             .warnings
             .iter()
             .map(|w| format!("{} {}: {}", w.resource.stem(), w.id, w.message));
-        self.fetch_warnings
-            .iter()
-            .cloned()
-            .chain(transform)
-            .collect()
+        self.fetch_warnings.iter().cloned().chain(transform)
     }
 
     /// `(label, value)` rows for index.html.

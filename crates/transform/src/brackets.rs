@@ -7,14 +7,15 @@
 //! this crate free of `unsafe`) into bit masks of quotes, backslashes and brackets; the strings
 //! follow from those masks with the carry-less bit tricks of simdjson's first stage (Langdale
 //! and Lemire, "Parsing gigabytes of JSON per second", 2019), and only the few brackets outside
-//! strings are visited one by one. The byte loop remains for a value's first byte, the last
-//! bytes of a buffer, and any block with a backslash outside a string (invalid JSON, which the
-//! byte loop delimits exactly as before so that the parser reports the same error).
+//! strings are visited one by one. The byte loop remains for a value's first byte, a value
+//! that is a string (member names), the last bytes of a buffer, and any block with a backslash
+//! outside a string (invalid JSON, which the byte loop delimits exactly as before so that the
+//! parser reports the same error).
 
 use wide::u8x16;
 
 /// The state between two buffers.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Brackets {
     depth: usize,
     in_string: bool,
@@ -163,6 +164,8 @@ impl Brackets {
                     b'"' => in_string = true,
                     b'{' | b'[' => depth += 1,
                     _ => {
+                        // A value never starts with a closing bracket (the scanner refuses
+                        // one first); saturating keeps even that from underflowing.
                         depth = depth.saturating_sub(1);
                         if depth == 0 {
                             break Some(i);
@@ -295,7 +298,70 @@ mod tests {
         proptest::collection::vec(prop_oneof![string, outside], 0..80).prop_map(|t| t.concat())
     }
 
+    /// One block read with masks and by the byte loop, from the state the byte loop is in
+    /// after `prefix`: where each says the value ends, and the state after the block. Panics
+    /// when the masks left the block to the byte loop.
+    fn one_block(prefix: &[u8], block: &[u8; 64]) -> [(Option<usize>, Brackets); 2] {
+        let mut by_bytes = Brackets::default();
+        assert_eq!(by_bytes.bytewise(prefix), None, "the prefix ends the value");
+        let mut by_masks = by_bytes;
+        let ended = match by_masks.block(block) {
+            super::Block::Ended(n) => Some(n),
+            super::Block::Continues => None,
+            super::Block::Unusual => panic!("a well-formed block was left to the byte loop"),
+        };
+        [(ended, by_masks), (by_bytes.bytewise(block), by_bytes)]
+    }
+
+    /// `text`, then spaces to 64 bytes.
+    fn padded(text: &[u8]) -> [u8; 64] {
+        let mut block = [b' '; 64];
+        block[..text.len()].copy_from_slice(text);
+        block
+    }
+
+    #[test]
+    fn a_block_carries_an_escape_and_a_string_from_the_one_before() {
+        // The prefix ends inside a string on a backslash: the block's first quote is escaped,
+        // the string closes at the second, and the array and the object close after it.
+        let [masks, bytes] = one_block(br#"{"a":["x\"#, &padded(br#""}]"]}"#));
+        assert_eq!(masks.0, Some(6));
+        assert_eq!(masks.0, bytes.0);
+        // A block that ends inside a string opened on its last byte, after escaped
+        // backslashes and quotes and brackets outside strings: the states after it agree.
+        let open = br#""a":"\\\"]"["#;
+        let mut block = [b'['; 64];
+        block[..open.len()].copy_from_slice(open);
+        block[63] = b'"';
+        let [masks, bytes] = one_block(b"{", &block);
+        assert_eq!((masks.0, bytes.0), (None, None));
+        assert_eq!(masks.1, bytes.1);
+        assert!(masks.1.in_string);
+        assert_eq!(masks.1.depth, 1 + 63 - (open.len() - 1));
+    }
+
     proptest! {
+        /// From whatever state a well-formed prefix leaves, one block read with masks gives
+        /// the byte loop's end or state, and is never left to the byte loop (no backslash is
+        /// outside a string), so the masks are what is tested.
+        #[test]
+        fn a_block_agrees_with_the_byte_loop_from_any_state(
+            body in tokens(),
+            cut in 1_usize..200,
+        ) {
+            let mut input = vec![b'{'];
+            input.extend(body);
+            let (prefix, rest) = input.split_at(cut.min(input.len()));
+            let open = Brackets::default().bytewise(prefix).is_none();
+            if let (true, Some(block)) = (open, rest.first_chunk::<64>()) {
+                let [masks, bytes] = one_block(prefix, block);
+                prop_assert_eq!(masks.0, bytes.0);
+                if masks.0.is_none() {
+                    prop_assert_eq!(masks.1, bytes.1);
+                }
+            }
+        }
+
         /// Valid strings among brackets, from a `{`, in any piece size: the block path agrees
         /// with the byte loop.
         #[test]

@@ -50,7 +50,7 @@ impl SeenKeys {
             self.shards.resize_with(1 << SHARD_BITS, Shard::default);
         }
         let shard = (fingerprint >> (128 - SHARD_BITS)) as usize;
-        // The one fingerprint EMPTY would stand for shares a slot with its neighbour.
+        // The one fingerprint that is EMPTY counts as the same key as EMPTY - 1.
         self.shards[shard].insert(fingerprint.min(EMPTY - 1))
     }
 

@@ -1,6 +1,6 @@
 //! A large GeoJSON file on three threads and the caller's: one delimits the features (string-
-//! and escape-aware bracket matching, a byte loop) into chunks, two parse the chunks, and the
-//! caller's thread checks and hands on the records, in input order.
+//! and escape-aware bracket matching, see `brackets.rs`) into chunks, two parse the chunks, and
+//! the caller's thread checks and hands on the records, in input order.
 //!
 //! Why: one thread that parsed and checked read a 400,000-image file at about half the speed of
 //! the Shapefile writer behind it, with the second core half idle. Parsing is most of the work
@@ -91,7 +91,8 @@ fn parse_chunks(chunks: Receiver<Chunk>, parsed: SyncSender<(u64, Vec<Candidate>
             .ends
             .iter()
             .map(|&end| {
-                // Features end at `}`: the bounds are always on characters.
+                // A feature's bounds are on characters unless the chunk holds invalid
+                // elements; `get` then says no and the bytes are parsed as they are.
                 let candidate = match text.and_then(|text| text.get(start..end)) {
                     Some(feature) => Candidate::v3_feature_text(feature),
                     None => Candidate::v3_feature(&chunk.bytes[start..end]),
