@@ -10,7 +10,7 @@ use transform::{TransformConfig, Transformer};
 use write::{ExportDir, LayerSummary, WriteError, WriteOptions};
 
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::report::{ResourceLine, resource_line};
+use crate::report::{ResourceLine, resource_lines};
 
 /// What to convert.
 #[derive(Debug, Clone)]
@@ -86,10 +86,7 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, WriteError> {
     let mut problems = file_problems.clone();
     problems.extend(feature_problems);
     let problems_total = file_problems.len() as u64 + report.rejected_total;
-    let resources = layers
-        .iter()
-        .map(|l| (l.resource, resource_line(l, report)))
-        .collect::<Vec<_>>();
+    let resources = resource_lines(&layers, report).collect();
     let manifest = manifest(options, &layers, report, &file_problems, started_at);
     let output = export.commit(&manifest)?;
     Ok(ConvertSummary {

@@ -143,10 +143,7 @@ impl RunSummary {
 
     /// Each layer's line: what the writers did, and what the transform did before them.
     pub fn resources(&self) -> BTreeMap<Resource, ResourceLine> {
-        self.layers
-            .iter()
-            .map(|layer| (layer.resource, resource_line(layer, &self.transform)))
-            .collect()
+        resource_lines(&self.layers, &self.transform).collect()
     }
 
     /// The fetch's warnings, then the transform's.
@@ -192,9 +189,19 @@ impl RunSummary {
     }
 }
 
+/// Each layer's line, in the layers' order.
+pub(crate) fn resource_lines<'a>(
+    layers: &'a [LayerSummary],
+    transform: &'a TransformReport,
+) -> impl Iterator<Item = (Resource, ResourceLine)> + 'a {
+    layers
+        .iter()
+        .map(|layer| (layer.resource, resource_line(layer, transform)))
+}
+
 /// A layer's line: what the writers did, and what the transform did before them (points have
 /// no transform counts of their own).
-pub(crate) fn resource_line(layer: &LayerSummary, transform: &TransformReport) -> ResourceLine {
+fn resource_line(layer: &LayerSummary, transform: &TransformReport) -> ResourceLine {
     let counts = match layer.resource {
         Resource::Images => Some(&transform.images),
         Resource::Sequences => Some(&transform.sequences),

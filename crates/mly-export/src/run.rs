@@ -247,7 +247,7 @@ pub fn run_job(
     let summary = RunSummary::new(
         job,
         layers,
-        transformer.report().clone(),
+        transformer.into_report(),
         &session.stats(),
         warnings,
         diff,

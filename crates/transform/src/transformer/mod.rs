@@ -228,6 +228,11 @@ impl Transformer {
         &self.report
     }
 
+    /// What happened, once the work is done (the key sets are freed with the transformer).
+    pub fn into_report(self) -> TransformReport {
+        self.report
+    }
+
     fn next_page_name(&mut self, kind: &str) -> String {
         self.pages += 1;
         format!("{kind} {}", self.pages)
